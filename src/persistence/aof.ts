@@ -1,0 +1,348 @@
+// The append-only file: every write that changed data, as a checksummed record, group-committed.
+//
+// Records of one event-loop tick are encoded into one batch and go out in one positional write at
+// the end of the tick. fsync runs off the loop (node:fs async fsync on our own fd), one at a time:
+// with `always` the replies of a batch wait until an fsync covering it completes, so concurrent
+// clients share one fsync (group commit); `everysec` fsyncs at most a second behind; `no` leaves it
+// to the OS.
+//
+// Positions are logical: a byte count over the whole history of the log. A file starts with a
+// header holding the position of its first record, so a snapshot can name the position it covers
+// and the log can be cut without rewriting what remains:
+//   - when a snapshot starts at position P, appends move to appendonly.aof.next (base P);
+//   - when the snapshot is safely on disk, appendonly.aof.next is renamed over appendonly.aof.
+// Recovery loads dump.rdb, then replays appendonly.aof and appendonly.aof.next from the snapshot's
+// position (recovery.ts), so a crash between any two steps recovers exactly. The switch to the
+// next file happens only after the old file is fsynced, so the next file never holds records that
+// follow a gap.
+//
+// A failed write or fsync is never ignored: the batch is kept and retried every second, `healthy`
+// turns false (the server refuses writes meanwhile) and the log says why.
+
+import { closeSync, fsync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { AppendFsync } from "../config.ts";
+import { log } from "../log.ts";
+import { readU32, writeU32 } from "../protocol/binary.ts";
+import { recordSize, writeRecord } from "./record.ts";
+
+export const AOF_FILE = "appendonly.aof";
+export const AOF_NEXT = "appendonly.aof.next";
+/** magic "MDBAOF\0" + format version 1, base position (u64 BE), CRC32 of the first 16 bytes. */
+export const AOF_HEADER = 20;
+const AOF_MAGIC = new Uint8Array([0x4d, 0x44, 0x42, 0x41, 0x4f, 0x46, 0x00, 0x01]);
+const RETRY_MS = 1000;
+const INITIAL_BATCH = 64 * 1024;
+
+export function encodeAofHeader(base: number): Uint8Array {
+  const h = new Uint8Array(AOF_HEADER);
+  h.set(AOF_MAGIC, 0);
+  writeU64(h, 8, base);
+  writeU32(h, 16, Bun.hash.crc32(h.subarray(0, 16)));
+  return h;
+}
+
+/** The base position from a file header, or a description of what is wrong with it. */
+export function readAofHeader(h: Uint8Array): { base: number } | { error: string } {
+  if (h.length < AOF_HEADER) return { error: `header is ${h.length} bytes, expected ${AOF_HEADER}` };
+  for (let i = 0; i < AOF_MAGIC.length; i++) {
+    if (h[i] !== AOF_MAGIC[i]) return { error: "not a microdb AOF (bad magic or version)" };
+  }
+  if (Bun.hash.crc32(h.subarray(0, 16)) !== readU32(h, 16)) return { error: "header CRC mismatch" };
+  return { base: readU64(h, 8) };
+}
+
+export function writeU64(buf: Uint8Array, off: number, n: number): void {
+  writeU32(buf, off, Math.floor(n / 0x1_0000_0000));
+  writeU32(buf, off + 4, n >>> 0);
+}
+
+export function readU64(buf: Uint8Array, off: number): number {
+  return readU32(buf, off) * 0x1_0000_0000 + readU32(buf, off + 4);
+}
+
+/** Where appends go on start-up (from recovery). */
+export interface AofStart {
+  /** Which file is the one being appended to. */
+  file: typeof AOF_FILE | typeof AOF_NEXT;
+  /** Position of its first record. */
+  base: number;
+  /** Bytes of records in it (after the header), all valid. */
+  size: number;
+  /** False when the file does not exist yet and must be created. */
+  exists: boolean;
+}
+
+type Waiter = { pos: number; done: () => void };
+
+export class Aof {
+  /** Logical end of the log, including records not yet written. */
+  position: number;
+  /** Everything before this position is fsynced. */
+  durable: number;
+  private written: number;
+  private fd = -1;
+  private file: string;
+  private base: number;
+  private batch = new Uint8Array(INITIAL_BATCH);
+  private batchLen = 0;
+  private syncing = false;
+  /** An fsync is owed for bytes written since the last one started. */
+  private dirty = false;
+  private rotating = false;
+  private failure: string | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private everysecTimer: ReturnType<typeof setInterval> | null = null;
+  private waiters: Waiter[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly dir: string, private readonly policy: AppendFsync, start: AofStart) {
+    this.file = start.file;
+    this.base = start.base;
+    this.position = this.written = this.durable = start.base + start.size;
+    this.fd = openSync(this.path(this.file), start.exists ? "r+" : "w");
+    if (!start.exists) {
+      writeAll(this.fd, encodeAofHeader(start.base), 0);
+      fsyncSync(this.fd);
+      fsyncDir(this.dir);
+    }
+    if (policy === "everysec") {
+      this.everysecTimer = setInterval(() => this.requestSync(), 1000);
+      this.everysecTimer.unref?.();
+    }
+  }
+
+  /** False after a failed write or fsync, until a retry succeeds. */
+  get healthy(): boolean {
+    return this.failure === null;
+  }
+
+  get lastError(): string | null {
+    return this.failure;
+  }
+
+  /** True while appends go to appendonly.aof.next (a snapshot is due to cut the log). */
+  get onNextFile(): boolean {
+    return this.file === AOF_NEXT;
+  }
+
+  /** Appends one record to the current batch. */
+  append(op: number, key: string, value: Uint8Array | null): void {
+    const size = recordSize(key.length, value?.length ?? 0);
+    if (this.batchLen + size > this.batch.length) {
+      const next = new Uint8Array(Math.max(this.batchLen + size, this.batch.length * 2));
+      next.set(this.batch.subarray(0, this.batchLen));
+      this.batch = next;
+    }
+    this.batchLen = writeRecord(this.batch, this.batchLen, op, key, value);
+    this.position += size;
+  }
+
+  /** End of tick: one write for the whole batch, then an fsync if the policy wants one now. */
+  endOfTick(): void {
+    if (this.batchLen === 0 || this.rotating || this.failure !== null || this.closed) return;
+    if (!this.writeBatch()) return;
+    if (this.policy === "always") this.requestSync();
+  }
+
+  /** Calls `done` once every record before `pos` is fsynced. */
+  whenDurable(pos: number, done: () => void): void {
+    if (pos <= this.durable) done();
+    else {
+      this.waiters.push({ pos, done });
+      this.requestSync();
+    }
+  }
+
+  /**
+   * Snapshot start: returns the position the snapshot will cover, and from here on appends go to
+   * appendonly.aof.next (unless they already do, after a snapshot that did not commit).
+   */
+  beginCut(): number {
+    const at = this.position;
+    if (this.file === AOF_FILE && !this.rotating) {
+      this.rotating = true;
+      void this.rotate(at);
+    }
+    return at;
+  }
+
+  /** Snapshot committed: appendonly.aof.next becomes appendonly.aof. */
+  async finishCut(): Promise<void> {
+    while (this.rotating) await this.idle();
+    if (this.file !== AOF_NEXT) return;
+    renameSync(this.path(AOF_NEXT), this.path(AOF_FILE));
+    this.file = AOF_FILE;
+    await fsyncDirAsync(this.dir);
+  }
+
+  /** Writes and fsyncs everything, then closes the file (shutdown). */
+  async close(): Promise<void> {
+    while (this.rotating) await this.idle();
+    this.endOfTick();
+    while (this.syncing) await this.idle();
+    if (this.failure === null && this.written > this.durable) {
+      fsyncSync(this.fd);
+      this.durable = this.written;
+    }
+    this.closed = true;
+    if (this.everysecTimer) clearInterval(this.everysecTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    closeSync(this.fd);
+    if (this.failure !== null) throw new Error(`appendonly file not fully written: ${this.failure}`);
+  }
+
+  private path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /** Writes the batch at the end of the current file; on failure keeps it for a retry. */
+  private writeBatch(): boolean {
+    const offset = AOF_HEADER + (this.written - this.base);
+    try {
+      writeAll(this.fd, this.batch.subarray(0, this.batchLen), offset);
+    } catch (e) {
+      this.fail(`write to ${this.file} failed: ${(e as Error).message}`);
+      return false;
+    }
+    this.written += this.batchLen;
+    this.batchLen = 0;
+    if (this.batch.length > 1024 * 1024) this.batch = new Uint8Array(INITIAL_BATCH);
+    this.dirty = true;
+    return true;
+  }
+
+  private requestSync(): void {
+    if (this.syncing || this.closed || this.failure !== null || this.rotating) return;
+    if (!this.dirty && this.waiters.length === 0) return;
+    if (!this.dirty) {
+      // Waiters but nothing new written: their records are still in the batch.
+      if (this.batchLen > 0 && this.writeBatch()) this.requestSync();
+      return;
+    }
+    this.syncing = true;
+    this.dirty = false;
+    const upTo = this.written;
+    fsync(this.fd, (err) => {
+      this.syncing = false;
+      if (err) {
+        this.dirty = true;
+        this.fail(`fsync of ${this.file} failed: ${err.message}`);
+      } else {
+        this.markDurable(upTo);
+        if (this.waiters.length > 0 || (this.policy === "always" && this.dirty)) this.requestSync();
+      }
+      this.wakeIdle();
+    });
+  }
+
+  private markDurable(upTo: number): void {
+    if (upTo <= this.durable) return;
+    this.durable = upTo;
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => w.pos <= upTo);
+    this.waiters = this.waiters.filter((w) => w.pos > upTo);
+    for (const w of ready) w.done();
+  }
+
+  private async rotate(at: number): Promise<void> {
+    try {
+      while (this.syncing) await this.idle();
+      // Everything before `at` goes to the old file and is made durable before the switch.
+      if (this.failure === null && this.batchLen > 0 && this.position - this.batchLen < at) {
+        // Only the part of the batch before `at` belongs to the old file.
+        const oldPart = at - (this.position - this.batchLen);
+        const rest = this.batch.slice(oldPart, this.batchLen);
+        this.batchLen = oldPart;
+        const ok = this.writeBatch();
+        if (rest.length > this.batch.length) this.batch = new Uint8Array(rest.length * 2);
+        this.batch.set(rest, 0);
+        this.batchLen = rest.length;
+        if (!ok) throw new Error(this.failure ?? "write failed");
+      }
+      await fsyncAsync(this.fd);
+      this.markDurable(this.written);
+      const oldFd = this.fd;
+      const fd = openSync(this.path(AOF_NEXT), "w");
+      writeAll(fd, encodeAofHeader(at), 0);
+      await fsyncAsync(fd);
+      await fsyncDirAsync(this.dir);
+      closeSync(oldFd);
+      this.fd = fd;
+      this.file = AOF_NEXT;
+      this.base = at;
+    } catch (e) {
+      this.fail(`switching to ${AOF_NEXT} failed: ${(e as Error).message}`);
+    } finally {
+      this.rotating = false;
+      this.wakeIdle();
+    }
+    this.endOfTick();
+    this.requestSync();
+  }
+
+  private fail(why: string): void {
+    if (this.failure === null) log("error", `AOF: ${why}; writes are refused until it can be written again`);
+    this.failure = why;
+    if (this.retryTimer === null && !this.closed) {
+      this.retryTimer = setTimeout(() => this.retry(), RETRY_MS);
+      this.retryTimer.unref?.();
+    }
+  }
+
+  private retry(): void {
+    this.retryTimer = null;
+    const was = this.failure;
+    this.failure = null;
+    if (this.batchLen > 0 && !this.writeBatch()) return;
+    try {
+      fsyncSync(this.fd);
+    } catch (e) {
+      this.fail(`fsync of ${this.file} failed: ${(e as Error).message}`);
+      return;
+    }
+    this.dirty = false;
+    this.markDurable(this.written);
+    log("warn", `AOF: writing works again (after: ${was}); accepting writes`);
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private wakeIdle(): void {
+    for (const r of this.idleWaiters.splice(0)) r();
+  }
+}
+
+/** Writes all of `data` at `position`, looping over short writes. */
+export function writeAll(fd: number, data: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < data.length) {
+    done += writeSync(fd, data, done, data.length - done, position + done);
+  }
+}
+
+export function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Makes a rename or a new file in `dir` durable. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const fd = openSync(dir, "r");
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,154 @@
+// Persistence for a running server: every logged write goes to the AOF; snapshots are taken when
+// snapshot_commands writes have been logged since the last one, when snapshot_interval seconds have
+// passed with at least one write, on SAVE and at shutdown — never two at once (a trigger during a
+// snapshot runs when it ends). After a snapshot commits, the AOF is cut to what came after it.
+
+import type { Config } from "../config.ts";
+import { log } from "../log.ts";
+import type { Keyspace } from "../store/keyspace.ts";
+import { Aof, type AofStart } from "./aof.ts";
+import { saveSnapshot, type SnapshotStats } from "./snapshot.ts";
+
+export interface PersistenceInfo {
+  aofHealthy: boolean;
+  aofError: string | null;
+  aofPosition: number;
+  aofDurable: number;
+  changesSinceSave: number;
+  snapshotRunning: boolean;
+  lastSaveTime: number;
+  lastSnapshotOk: boolean;
+  lastSnapshot: SnapshotStats | null;
+  snapshotsTaken: number;
+}
+
+export class Persistence {
+  readonly aof: Aof;
+  private writesSinceSnapshot = 0;
+  /** AOF position the last committed snapshot covers. */
+  private savedPosition: number;
+  private lastSaveTime: number;
+  private lastAttemptAt = Date.now();
+  private running: Promise<void> | null = null;
+  private runningPosition = -1;
+  private triggered = false;
+  private lastOk = true;
+  private lastError = "";
+  private lastStats: SnapshotStats | null = null;
+  private taken = 0;
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly dir: string,
+    private readonly config: Config,
+    private readonly keyspace: Keyspace,
+    start: AofStart,
+    snapshot: { position: number; createdAt: number } | null,
+  ) {
+    this.aof = new Aof(dir, config.appendfsync, start);
+    this.savedPosition = snapshot?.position ?? 0;
+    this.lastSaveTime = snapshot?.createdAt ?? Date.now();
+    this.timer = setInterval(() => this.checkInterval(), 1000);
+    this.timer.unref?.();
+  }
+
+  /** Why writes are refused right now, or null when they are accepted. */
+  get writeError(): string | null {
+    const e = this.aof.lastError;
+    return e === null ? null : `MISCONF Errors writing to the AOF file: ${e}`;
+  }
+
+  /** Logs one write that changed data. */
+  logWrite(op: number, key: string, value: Uint8Array | null): void {
+    this.aof.append(op, key, value);
+    this.writesSinceSnapshot++;
+    if (this.config.snapshot_commands > 0 && this.writesSinceSnapshot >= this.config.snapshot_commands) this.trigger();
+  }
+
+  /**
+   * SAVE: resolves once a snapshot holding every write logged before the call is on disk. A running
+   * snapshot that started after the last of those writes is waited for instead of starting another.
+   */
+  async save(): Promise<void> {
+    const target = this.aof.position;
+    if (this.running) {
+      const covers = this.runningPosition >= target;
+      await this.running;
+      if (covers) return this.throwIfFailed();
+    }
+    await this.startSnapshot();
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (!this.lastOk) throw new Error(`snapshot failed: ${this.lastError}`);
+  }
+
+  info(): PersistenceInfo {
+    return {
+      aofHealthy: this.aof.healthy,
+      aofError: this.aof.lastError,
+      aofPosition: this.aof.position,
+      aofDurable: this.aof.durable,
+      changesSinceSave: this.aof.position > this.savedPosition ? this.writesSinceSnapshot : 0,
+      snapshotRunning: this.running !== null,
+      lastSaveTime: this.lastSaveTime,
+      lastSnapshotOk: this.lastOk,
+      lastSnapshot: this.lastStats,
+      snapshotsTaken: this.taken,
+    };
+  }
+
+  /** Shutdown: finishes any snapshot, writes a final one if anything changed, closes the AOF. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.aof.endOfTick();
+    if (this.running) await this.running;
+    if (this.aof.position > this.savedPosition) await this.startSnapshot();
+    await this.aof.close();
+  }
+
+  private trigger(): void {
+    if (this.running) this.triggered = true;
+    else void this.startSnapshot();
+  }
+
+  private checkInterval(): void {
+    const every = this.config.snapshot_interval * 1000;
+    if (every > 0 && this.aof.position > this.savedPosition && Date.now() - this.lastAttemptAt >= every) this.trigger();
+  }
+
+  private startSnapshot(): Promise<void> {
+    if (this.running) return this.running;
+    this.lastAttemptAt = Date.now();
+    // Position and view are taken in the same tick: the snapshot is exactly the log up to here.
+    const position = this.aof.beginCut();
+    this.keyspace.beginSnapshot();
+    this.writesSinceSnapshot = 0;
+    this.runningPosition = position;
+    this.running = (async () => {
+      try {
+        const stats = await saveSnapshot(this.keyspace, this.dir, position);
+        await this.aof.finishCut();
+        this.savedPosition = position;
+        this.lastSaveTime = Date.now();
+        this.lastOk = true;
+        this.lastStats = stats;
+        this.taken++;
+        log("info", `Snapshot saved: ${stats.entries} entries, ${stats.bytes} bytes in ${stats.ms.toFixed(1)} ms (${stats.slices} slices, longest ${stats.worstSliceMs.toFixed(2)} ms); AOF cut at position ${position}`);
+      } catch (e) {
+        this.lastOk = false;
+        this.lastError = (e as Error).message;
+        log("error", `Snapshot failed: ${this.lastError}`);
+      } finally {
+        this.running = null;
+        this.runningPosition = -1;
+      }
+      if (this.triggered) {
+        this.triggered = false;
+        if (this.aof.position > this.savedPosition) void this.startSnapshot();
+      }
+    })();
+    return this.running;
+  }
+}

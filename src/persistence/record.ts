@@ -1,0 +1,49 @@
+// AOF records: one request frame (the binary protocol's encoding, so one encoder serves the wire,
+// the AOF and the replication stream) followed by the CRC32 of the frame (u32 BE).
+//
+//   frame: magic version opcode flags key_len value_len(u32 BE) key value
+//   crc:   Bun.hash.crc32(frame)
+//
+// Keys are keyspace strings (one char per byte), written back as their bytes.
+
+import { MAGIC, PROTOCOL_VERSION, REQUEST_HEADER, readU32, writeRequestHeader, writeU32 } from "../protocol/binary.ts";
+
+export const RECORD_CRC = 4;
+
+export function recordSize(keyLen: number, valueLen: number): number {
+  return REQUEST_HEADER + keyLen + valueLen + RECORD_CRC;
+}
+
+/** Writes one record at `off` (the buffer must have room); returns the offset after it. */
+export function writeRecord(buf: Uint8Array, off: number, op: number, key: string, value: Uint8Array | null): number {
+  const valueLen = value?.length ?? 0;
+  let at = writeRequestHeader(buf, off, op, 0, key.length, valueLen);
+  for (let i = 0; i < key.length; i++) buf[at + i] = key.charCodeAt(i);
+  at += key.length;
+  if (value) {
+    buf.set(value, at);
+    at += valueLen;
+  }
+  writeU32(buf, at, Bun.hash.crc32(buf.subarray(off, at)));
+  return at + RECORD_CRC;
+}
+
+export type RecordScan =
+  | { kind: "record"; op: number; keyStart: number; keyLen: number; valueLen: number; end: number }
+  /** Not enough bytes for the whole record: a torn tail if nothing follows. */
+  | { kind: "incomplete" }
+  | { kind: "corrupt"; why: string };
+
+/** Reads the record at `off` in buf[0, end) and checks its framing and CRC. */
+export function scanRecord(buf: Uint8Array, off: number, end: number): RecordScan {
+  if (end - off < REQUEST_HEADER) return { kind: "incomplete" };
+  if (buf[off] !== MAGIC) return { kind: "corrupt", why: `bad record magic 0x${buf[off]!.toString(16).padStart(2, "0")}` };
+  if (buf[off + 1] !== PROTOCOL_VERSION) return { kind: "corrupt", why: `bad record version ${buf[off + 1]}` };
+  const keyLen = buf[off + 4]!;
+  const valueLen = readU32(buf, off + 5);
+  const frameEnd = off + REQUEST_HEADER + keyLen + valueLen;
+  if (frameEnd + RECORD_CRC > end) return { kind: "incomplete" };
+  const crc = readU32(buf, frameEnd);
+  if (Bun.hash.crc32(buf.subarray(off, frameEnd)) !== crc) return { kind: "corrupt", why: "CRC mismatch" };
+  return { kind: "record", op: buf[off + 2]!, keyStart: off + REQUEST_HEADER, keyLen, valueLen, end: frameEnd + RECORD_CRC };
+}

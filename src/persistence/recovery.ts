@@ -1,0 +1,154 @@
+// Start-up recovery: load dump.rdb, then replay the AOF files after the snapshot's position.
+//
+// The log is appendonly.aof, then appendonly.aof.next when a snapshot was under way or did not
+// commit (aof.ts). Each file's header gives the position of its first record; a record whose
+// position is before what is already applied (the snapshot, or an earlier file) is skipped, so no
+// write is applied twice, and a file that starts after that point is a gap and stops start-up.
+//
+// A torn tail — the last record of the last file cut short by a crash, or zero-filled — is
+// truncated with a warning naming the byte offset. Any other damage (a bad CRC with records after
+// it, a bad header, a corrupt snapshot) stops start-up with an error naming the file and offset;
+// nothing starts silently empty. `microdb check` runs the same scan without a server.
+
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { applyMutation } from "../commands/apply.ts";
+import type { Keyspace } from "../store/keyspace.ts";
+import { AOF_FILE, AOF_HEADER, AOF_NEXT, readAofHeader, type AofStart } from "./aof.ts";
+import { REQUEST_HEADER, readU32 } from "../protocol/binary.ts";
+import { RECORD_CRC, scanRecord } from "./record.ts";
+import { SNAPSHOT_FILE, SNAPSHOT_TMP, loadSnapshot, type LoadedSnapshot } from "./snapshot.ts";
+
+export class RecoveryError extends Error {
+  override name = "RecoveryError";
+}
+
+export interface TornTail {
+  file: string;
+  /** Byte offset in the file where the torn record starts (the file's new length). */
+  offset: number;
+  /** Bytes cut off (or that would be, without fixing). */
+  bytes: number;
+}
+
+export interface RecoveryReport {
+  snapshot: LoadedSnapshot | null;
+  /** Records applied from the AOF. */
+  replayed: number;
+  /** Records skipped because the snapshot already held them. */
+  skipped: number;
+  torn: TornTail[];
+  /** Where appends continue. */
+  aof: AofStart;
+  notes: string[];
+}
+
+export interface RecoveryOptions {
+  /** Truncate a torn tail (the server does; `check` only with --fix). */
+  truncateTorn: boolean;
+}
+
+/** Recovers `dir` into `ks`; throws RecoveryError (or SnapshotError) on damage it must not guess about. */
+export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): RecoveryReport {
+  const notes: string[] = [];
+  const tmp = join(dir, SNAPSHOT_TMP);
+  if (existsSync(tmp)) {
+    notes.push(`removed ${SNAPSHOT_TMP} left by a snapshot that did not finish`);
+    if (opts.truncateTorn) rmSync(tmp);
+  }
+  const snapPath = join(dir, SNAPSHOT_FILE);
+  const snapshot = existsSync(snapPath) ? loadSnapshot(snapPath, ks) : null;
+  let applied = snapshot?.position ?? 0;
+  const report: RecoveryReport = {
+    snapshot, replayed: 0, skipped: 0, torn: [], notes,
+    aof: { file: AOF_FILE, base: applied, size: 0, exists: false },
+  };
+
+  const files = [AOF_FILE, AOF_NEXT].filter((f) => existsSync(join(dir, f)));
+  for (let i = 0; i < files.length; i++) {
+    const name = files[i]!;
+    const last = i === files.length - 1;
+    const path = join(dir, name);
+    const fd = openSync(path, "r+");
+    try {
+      const data = readAll(fd);
+      const header = readAofHeader(data.subarray(0, AOF_HEADER));
+      if ("error" in header) {
+        // A next file is created with its header fsynced before any record goes in, so a short or
+        // empty one holds nothing that was ever acknowledged.
+        if (name === AOF_NEXT && data.length < AOF_HEADER) {
+          notes.push(`removed ${AOF_NEXT} (${data.length} bytes) that was being created at a crash`);
+          if (opts.truncateTorn) rmSync(path);
+          continue;
+        }
+        throw new RecoveryError(`${path}: ${header.error} at byte offset 0`);
+      }
+      if (header.base > applied) {
+        throw new RecoveryError(
+          `${path}: starts at log position ${header.base}, but the data before it ends at ${applied}` +
+            (snapshot ? "" : ` (is ${SNAPSHOT_FILE} missing?)`) + ": refusing to start with a gap at byte offset 0",
+        );
+      }
+      let off = AOF_HEADER;
+      while (off < data.length) {
+        const r = scanRecord(data, off, data.length);
+        if (r.kind === "record") {
+          const pos = header.base + (off - AOF_HEADER);
+          if (pos < applied) {
+            if (pos + (r.end - off) > applied) throw new RecoveryError(`${path}: record at byte offset ${off} straddles position ${applied}`);
+            report.skipped++;
+          } else {
+            const err = applyMutation(ks, r.op, data, r.keyStart, r.keyLen, r.valueLen);
+            if (err) throw new RecoveryError(`${path}: ${err} in the record at byte offset ${off}`);
+            report.replayed++;
+          }
+          off = r.end;
+          continue;
+        }
+        // Incomplete, or corrupt with only zeros (or nothing) after its start: a torn tail.
+        const torn = r.kind === "incomplete" || isTornTail(data, off, r);
+        if (!torn || !last) {
+          const why = r.kind === "corrupt" ? r.why : "record cut short";
+          throw new RecoveryError(
+            `${path}: ${why} in the record at byte offset ${off}` +
+              (last ? " with more data after it: the file is corrupt, not torn" : ` and ${files[i + 1]} follows it`),
+          );
+        }
+        report.torn.push({ file: path, offset: off, bytes: data.length - off });
+        if (opts.truncateTorn) ftruncateSync(fd, off);
+        break;
+      }
+      const end = header.base + (Math.min(off, data.length) - AOF_HEADER);
+      applied = Math.max(applied, end);
+      report.aof = { file: name as AofStart["file"], base: header.base, size: Math.min(off, data.length) - AOF_HEADER, exists: true };
+    } finally {
+      closeSync(fd);
+    }
+  }
+  if (!report.aof.exists) report.aof.base = applied;
+  return report;
+}
+
+/** A corrupt record is a torn tail if it is the file's last record or only zeros follow its start. */
+function isTornTail(data: Uint8Array, off: number, r: { kind: string }): boolean {
+  if (r.kind !== "corrupt") return false;
+  // The record's claimed end, if its header is readable, reaching exactly the end of the file.
+  if (data.length - off >= REQUEST_HEADER) {
+    const claimed = off + REQUEST_HEADER + data[off + 4]! + readU32(data, off + 5) + RECORD_CRC;
+    if (claimed === data.length) return true;
+  }
+  for (let i = off; i < data.length; i++) if (data[i] !== 0) return false;
+  return true;
+}
+
+function readAll(fd: number): Uint8Array {
+  const size = fstatSync(fd).size;
+  const data = new Uint8Array(size);
+  let got = 0;
+  while (got < size) {
+    const n = readSync(fd, data, got, size - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return data.subarray(0, got);
+}

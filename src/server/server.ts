@@ -1,0 +1,212 @@
+// The server: recovery, the listener, the set of client connections, the end-of-tick flush
+// (AOF group commit, then replies), limits, stats and graceful shutdown. Everything runs on one
+// event loop, so every command is atomic without locks.
+
+import type { Socket, TCPSocketListener } from "bun";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Config } from "../config.ts";
+import { SHAPES, type CommandContext } from "../commands/table.ts";
+import { ErrorCode, type RequestLimits } from "../protocol/binary.ts";
+import { Persistence } from "../persistence/persistence.ts";
+import { recover } from "../persistence/recovery.ts";
+import { Keyspace } from "../store/keyspace.ts";
+import { log } from "../log.ts";
+import { VERSION } from "../version.ts";
+import { Connection, type ConnectionHost } from "./connection.ts";
+import { renderInfo, type InfoSource, type ServerStats } from "./info.ts";
+
+/** Start-up failures that should end the process with one clear line (exit 1). */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+export class Server implements ConnectionHost, InfoSource {
+  readonly keyspace = new Keyspace();
+  readonly limits: RequestLimits;
+  readonly outputLimit: number;
+  readonly startedAt = Date.now();
+  readonly stats: ServerStats = {
+    connectionsReceived: 0, rejectedConnections: 0, commandsProcessed: 0, netInputBytes: 0, netOutputBytes: 0,
+  };
+  readonly context: CommandContext;
+  readonly dataDir: string;
+  private persistence: Persistence | null = null;
+  private listener: TCPSocketListener<Connection> | null = null;
+  private readonly clients = new Set<Connection>();
+  private readonly dirty = new Set<Connection>();
+  private tickScheduled = false;
+  private readonly endOfTick = () => this.flushTick();
+  private shuttingDown: Promise<void> | null = null;
+
+  constructor(readonly config: Config & { source: string | null }) {
+    this.limits = { maxValue: config.max_value_size, shapes: SHAPES };
+    this.outputLimit = config.client_output_limit;
+    this.dataDir = resolve(config.data_dir);
+    this.context = {
+      keyspace: this.keyspace,
+      info: (section) => renderInfo(this, section),
+      log: (op, key, value) => this.persistence!.logWrite(op, key, value),
+      writeError: () => this.persistence!.writeError,
+      save: () => this.persistence!.save(),
+    };
+  }
+
+  get port(): number {
+    return this.listener?.port ?? this.config.port;
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  get keys(): number {
+    return this.keyspace.size;
+  }
+
+  get dataBytes(): number {
+    return this.keyspace.dataBytes;
+  }
+
+  get persistenceInfo() {
+    return this.persistence?.info() ?? null;
+  }
+
+  countCommand(): void {
+    this.stats.commandsProcessed++;
+  }
+
+  countBytes(input: number, output: number): void {
+    this.stats.netInputBytes += input;
+    this.stats.netOutputBytes += output;
+  }
+
+  scheduleFlush(conn: Connection): void {
+    this.dirty.add(conn);
+    if (!this.tickScheduled) {
+      this.tickScheduled = true;
+      setImmediate(this.endOfTick);
+    }
+  }
+
+  holdAfterWrite(): number {
+    return this.config.appendfsync === "always" ? this.persistence!.aof.position : 0;
+  }
+
+  durableOrWait(pos: number, conn: Connection): boolean {
+    const aof = this.persistence!.aof;
+    if (pos <= aof.durable) return true;
+    aof.whenDurable(pos, () => conn.flush());
+    return false;
+  }
+
+  /** End of tick: the AOF batch goes out in one write, then every touched connection flushes. */
+  private flushTick(): void {
+    this.tickScheduled = false;
+    this.persistence?.aof.endOfTick();
+    for (const c of this.dirty) c.flush();
+    this.dirty.clear();
+  }
+
+  /** Recovers the data directory and starts listening; throws StartupError. */
+  start(): void {
+    const dataDir = this.dataDir;
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (e) {
+      throw new StartupError(`data_dir ${dataDir}: cannot create: ${(e as Error).message}`);
+    }
+    const t0 = performance.now();
+    let report;
+    try {
+      report = recover(dataDir, this.keyspace, { truncateTorn: true });
+    } catch (e) {
+      throw new StartupError(`refusing to start: ${(e as Error).message} (see: microdb check ${dataDir})`);
+    }
+    for (const n of report.notes) log("warn", n);
+    for (const t of report.torn) {
+      log("warn", `${t.file}: torn last record at byte offset ${t.offset} (${t.bytes} bytes, a write cut short by a crash) truncated`);
+    }
+    const snap = report.snapshot;
+    log("info", `Loaded ${this.keyspace.size} keys in ${(performance.now() - t0).toFixed(1)} ms ` +
+      `(snapshot: ${snap ? `${snap.entries} entries at log position ${snap.position}` : "none"}; ` +
+      `AOF: ${report.replayed} records replayed, ${report.skipped} already in the snapshot)`);
+    try {
+      this.persistence = new Persistence(dataDir, this.config, this.keyspace, report.aof, snap);
+    } catch (e) {
+      throw new StartupError(`cannot open the AOF in ${dataDir}: ${(e as Error).message}`);
+    }
+
+    const server = this;
+    try {
+      this.listener = Bun.listen<Connection>({
+        hostname: this.config.bind,
+        port: this.config.port,
+        socket: {
+          open(socket) {
+            const conn = new Connection(server, socket);
+            socket.data = conn;
+            server.stats.connectionsReceived++;
+            if (server.clients.size >= server.config.max_clients || server.shuttingDown) {
+              server.stats.rejectedConnections++;
+              conn.refuse(ErrorCode.MAX_CLIENTS, server.shuttingDown ? "ERR server is shutting down" : "ERR max number of clients reached");
+              return;
+            }
+            server.clients.add(conn);
+          },
+          data(socket, chunk) {
+            socket.data.onData(chunk);
+          },
+          drain(socket) {
+            socket.data.onDrain();
+          },
+          end(socket) {
+            // The client closed its side: like Redis, close ours too rather than linger half-open.
+            socket.end();
+          },
+          close(socket) {
+            socket.data.onClose();
+            server.clients.delete(socket.data);
+            server.dirty.delete(socket.data);
+          },
+          error(socket: Socket<Connection>, err: Error) {
+            log("warn", `client ${socket.data?.addr ?? "?"}: ${err.message}`);
+          },
+        },
+      });
+    } catch (e) {
+      throw new StartupError(`cannot listen on ${this.config.bind}:${this.config.port}: ${(e as Error).message}`);
+    }
+    const c = this.config;
+    log("info", `microdb ${VERSION} pid=${process.pid} port=${this.port} role=${c.role} data_dir=${dataDir}`);
+    if (c.role === "slave") log("warn", "role=slave is validated but replication is not implemented yet; serving as a master");
+    log("info", "Ready to accept connections");
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, answer what was already read, write and fsync the AOF,
+   * write a final snapshot, then close every connection.
+   */
+  shutdown(reason: string): Promise<void> {
+    if (this.shuttingDown) return this.shuttingDown;
+    log("info", `${reason}: shutting down`);
+    this.shuttingDown = (async () => {
+      this.listener?.stop(false);
+      for (const c of this.clients) c.stopReading();
+      this.flushTick();
+      try {
+        await this.persistence?.close();
+      } catch (e) {
+        log("error", `while closing the data files: ${(e as Error).message}`);
+      }
+      this.flushTick();
+      // Replies already queued get a moment to leave before the sockets close.
+      const deadline = Date.now() + 500;
+      while (Date.now() < deadline && [...this.clients].some((c) => c.out.pending > 0)) await Bun.sleep(10);
+      for (const c of this.clients) c.socket.end();
+      this.listener?.stop(true);
+      log("info", "microdb is now ready to exit, bye bye...");
+    })();
+    return this.shuttingDown;
+  }
+}

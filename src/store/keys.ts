@@ -1,0 +1,19 @@
+// Keys as byte strings: the conversions between wire bytes and the keyspace's latin1 strings.
+// latin1 maps each byte 0..255 to the char code of the same number, so the mapping is one-to-one
+// (UTF-8 decoding would turn distinct invalid sequences into the same U+FFFD).
+
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+
+/** Short keys: a char loop beats the native slice's call overhead (bench/micro.ts). */
+const LOOP_MAX = 24;
+
+export function keyFromBytes(buf: Uint8Array, start: number, len: number): string {
+  if (len > LOOP_MAX) return latin1Slice.call(buf, start, start + len);
+  let s = "";
+  for (let i = start, end = start + len; i < end; i++) s += String.fromCharCode(buf[i]!);
+  return s;
+}
+
+export function keyToBytes(key: string): Uint8Array {
+  return Buffer.from(key, "latin1");
+}
