@@ -8,7 +8,7 @@ import { Op } from "../protocol/binary.ts";
 import { Client, ConnectionError, MicrodbError, ServerError, fromBytes } from "./client.ts";
 
 const USAGE = "usage: microdb client [--raw] HOST:PORT COMMAND [ARGS...]\n" +
-  "commands: ping [message], get KEY, set KEY VALUE, delete KEY (or del), exists KEY, dbsize, info [section]\n";
+  "commands: ping [message], get KEY, set KEY VALUE, delete KEY (or del), exists KEY, dbsize, info [section], save\n";
 
 const NEWLINE = new Uint8Array([0x0a]);
 
@@ -31,6 +31,7 @@ const COMMANDS: Record<string, CliCommand> = {
   exists: { args: [1, 1], run: async (c, a) => ({ kind: "integer", n: (await c.exists(a[0]!)) ? 1 : 0 }) },
   dbsize: { args: [0, 0], run: async (c) => ({ kind: "integer", n: await c.dbsize() }) },
   info: { args: [0, 1], run: async (c, a) => ({ kind: "text", text: await c.info(a[0] ? fromBytes(a[0]) : undefined) }) },
+  save: { args: [0, 0], run: async (c) => (await c.save(), { kind: "ok" }) },
 };
 const ALIASES: Record<string, string> = { del: "delete" };
 

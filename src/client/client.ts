@@ -161,6 +161,11 @@ export class Client implements ResponseSink {
     return this.request(Op.INFO, null, section ?? null, (_s, p) => fromBytes(p), Status.VALUE);
   }
 
+  /** Resolves once the server has a snapshot on disk holding every write before this call. */
+  save(): Promise<void> {
+    return this.request(Op.SAVE, null, null, () => undefined, Status.OK);
+  }
+
   /** Any opcode; error replies reject with ServerError, every other reply resolves as it came. */
   call(op: number, key: Bytes | null, value: Bytes | null): Promise<RawReply> {
     return this.request(op, key, value, (status, payload) => ({ status, payload }));

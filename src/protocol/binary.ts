@@ -214,7 +214,7 @@ abstract class FrameBuffer {
   protected feedChunk(chunk: Uint8Array): void {
     if (this.dead) return;
     if (this.paused) {
-      this.append(chunk, 0, chunk.length);
+      this.stash(chunk, 0);
       return;
     }
     let pos = 0;
@@ -224,18 +224,24 @@ abstract class FrameBuffer {
       const n = Math.min(want, len - pos);
       this.append(chunk, pos, n);
       pos += n;
-      if (this.pendingLen < this.headerSize) continue;
+      // Run even on a partial header: magic and version are judged as soon as their bytes are here.
       this.consume(this.run(this.pending, 0, this.pendingLen));
       if (this.dead) return;
       if (this.paused) {
-        this.append(chunk, pos, len - pos);
+        this.stash(chunk, pos);
         return;
       }
     }
     if (pos < len) {
       const stop = this.run(chunk, pos, len);
-      if (!this.dead) this.append(chunk, stop, len - stop);
+      if (!this.dead) this.stash(chunk, stop);
     }
+  }
+
+  /** Keeps chunk[from..] for later, minus the body of a refused frame, which is never buffered. */
+  private stash(chunk: Uint8Array, from: number): void {
+    if (this.skipLeft > 0 && this.pendingLen === 0) from = this.skip(from, chunk.length);
+    this.append(chunk, from, chunk.length - from);
   }
 
   /** Continues parsing what was held back while paused. */

@@ -905,7 +905,7 @@ describe("RequestReader: pause/resume", () => {
     expect(rec.events[2]).toEqual(frame(Op.GET, bytes("q")));
   });
 
-  test("onRequestError returning false pauses after the refused header; the body is still skipped on resume", () => {
+  test("onRequestError returning false pauses after the refused header; the body is skipped, not held", () => {
     const rec = new RequestRecorder(() => false, true);
     const reader = new RequestReader(SMALL, rec);
     const body = concat([ping(), ping(), ping()]); // looks like frames: must not be parsed as such
@@ -917,7 +917,7 @@ describe("RequestReader: pause/resume", () => {
       { kind: "error", code: ErrorCode.UNKNOWN_OPCODE, message: "ERR unknown opcode 0x55", fatal: false },
     ]);
     expect(reader.isPaused).toBe(true);
-    expect(reader.buffered).toBe(body.length + next.length);
+    expect(reader.buffered).toBe(next.length); // the refused body is skipped, never held
     reader.resume();
     expect(rec.events.slice(2)).toEqual([frame(Op.GET, bytes("q"))]);
     expect(reader.isPaused).toBe(false);
@@ -1141,5 +1141,17 @@ describe("ResponseReader", () => {
     expect(reader.buffered).toBe(5);
     reader.feed(bad.subarray(5));
     expect(rec.events).toEqual([{ kind: "error", message: "unknown reply status 0x09" }]);
+  });
+});
+
+describe("RequestReader: early judgement across chunks", () => {
+  test("a bad version is fatal as soon as its byte arrives, even in a later chunk than the magic", () => {
+    const rec = new RequestRecorder();
+    const reader = new RequestReader(SMALL, rec);
+    reader.feed(new Uint8Array([MAGIC]));
+    expect(reader.isDead).toBe(false);
+    reader.feed(new Uint8Array([0x02]));
+    expect(reader.isDead).toBe(true);
+    expect(rec.events.map((e) => (e.kind === "error" ? e.code : -1))).toEqual([ErrorCode.BAD_VERSION]);
   });
 });
