@@ -28,7 +28,7 @@ const KIND_END = 0xff;
 const ENTRY_HEADER = 6;
 const FOOTER = 1 + 8 + 4;
 /** A slice ends after this much time... */
-export const SLICE_BUDGET_MS = 2;
+export const SLICE_BUDGET_MS = 1;
 /** ...or this many encoded bytes. */
 const SLICE_BYTES = 1024 * 1024;
 /** Entries between clock checks. */
@@ -60,16 +60,20 @@ export async function writeSnapshotStream(ks: Keyspace, position: number, sink: 
   writeU64(header, 16, Date.now());
   let chunks: Uint8Array[] = [header];
   let more = true;
+  // One slice buffer, reused once the sink has taken the previous slice: a snapshot of a large
+  // keyspace should not itself feed the garbage collector, whose pauses are the loop's worst stalls.
+  const sliceBuf = new Uint8Array(SLICE_BYTES + 64 * 1024);
   try {
     while (more) {
       const t0 = performance.now();
-      let buf: Uint8Array = new Uint8Array(SLICE_BYTES + 64 * 1024);
+      let buf: Uint8Array = sliceBuf;
       let len = 0;
       let n = 0;
       const emit = (key: string, value: Uint8Array) => {
         const large = value.length >= LARGE_VALUE;
         const need = ENTRY_HEADER + key.length + (large ? 0 : value.length);
         if (len + need > buf.length) {
+          // Only an entry larger than the room left gets here (slices stop at SLICE_BYTES).
           chunks.push(buf.subarray(0, len));
           buf = new Uint8Array(Math.max(need, SLICE_BYTES));
           len = 0;

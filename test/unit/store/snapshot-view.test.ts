@@ -1,0 +1,435 @@
+// Keyspace point-in-time view: a seeded model test of beginSnapshot/snapshotNext/abortSnapshot against random interleaved writes.
+
+import { describe, expect, test } from "bun:test";
+import { Keyspace } from "../../../src/store/keyspace.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Seeded randomness
+
+/** mulberry32: small, fast, deterministic. */
+class Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
+  next(): number {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Integer in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+}
+
+/** A key of 1..255 bytes (latin1 chars 0..255); many are 1 byte so they collide and get reused. */
+function randomKey(rng: Rng): string {
+  const r = rng.next();
+  const len = r < 0.25 ? 1 : r < 0.75 ? rng.int(2, 16) : rng.int(17, 255);
+  let s = "";
+  for (let i = 0; i < len; i++) s += String.fromCharCode(rng.int(0, 255));
+  return s;
+}
+
+function randomValue(rng: Rng): Uint8Array {
+  const r = rng.next();
+  const len = r < 0.05 ? 0 : r < 0.55 ? rng.int(1, 16) : r < 0.9 ? rng.int(17, 1000) : rng.int(1001, 20000);
+  const v = new Uint8Array(len);
+  // xorshift32 seeded from the Rng: cheap enough for the larger values.
+  let x = (rng.int(1, 0x7fffffff) | 1) >>> 0;
+  for (let i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    v[i] = x;
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model: a Map plus an array for picking random keys, mirrored on a Keyspace
+
+class Model {
+  readonly map = new Map<string, Uint8Array>();
+  private readonly keys: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  set(key: string, value: Uint8Array): void {
+    if (!this.index.has(key)) {
+      this.index.set(key, this.keys.length);
+      this.keys.push(key);
+    }
+    this.map.set(key, value);
+  }
+
+  delete(key: string): boolean {
+    const i = this.index.get(key);
+    if (i === undefined) return false;
+    const last = this.keys.pop()!;
+    if (last !== key) {
+      this.keys[i] = last;
+      this.index.set(last, i);
+    }
+    this.index.delete(key);
+    this.map.delete(key);
+    return true;
+  }
+
+  randomKey(rng: Rng): string | undefined {
+    return this.keys.length === 0 ? undefined : this.keys[rng.int(0, this.keys.length - 1)];
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get dataBytes(): number {
+    let n = 0;
+    for (const [k, v] of this.map) n += k.length + v.length;
+    return n;
+  }
+}
+
+/** Keyspace + model, written together; every write checks the keyspace's answer. */
+class World {
+  readonly ks = new Keyspace();
+  readonly live = new Model();
+  /** Keys created while the current view runs (so some ops can target them). */
+  born: string[] = [];
+
+  set(key: string, value: Uint8Array): void {
+    this.ks.set(key, value);
+    this.live.set(key, value);
+    expect(this.ks.get(key)).toEqual(value);
+  }
+
+  delete(key: string): void {
+    const had = this.live.delete(key);
+    expect(this.ks.delete(key)).toBe(had);
+    expect(this.ks.has(key)).toBe(false);
+  }
+
+  /** One random write of the kinds a snapshot must survive. */
+  randomOp(rng: Rng): void {
+    const existing = this.live.randomKey(rng);
+    const r = rng.int(0, 7);
+    if (existing === undefined || r === 0) {
+      // A new key (a random 1-byte key may well exist already: then it is an overwrite).
+      const k = randomKey(rng);
+      if (!this.live.map.has(k)) this.born.push(k);
+      this.set(k, randomValue(rng));
+    } else if (r === 1) {
+      this.set(existing, randomValue(rng));
+    } else if (r === 2) {
+      this.delete(existing);
+    } else if (r === 3) {
+      // Delete, then re-create.
+      this.delete(existing);
+      this.set(existing, randomValue(rng));
+    } else if (r === 4) {
+      // Overwrite several times.
+      for (let i = rng.int(2, 5); i > 0; i--) this.set(existing, randomValue(rng));
+    } else if (r === 5) {
+      // Delete a key that is not there: no change at all.
+      const k = randomKey(rng);
+      if (!this.live.map.has(k)) this.delete(k);
+    } else if (r === 6 && this.born.length > 0) {
+      // Touch a key created during the view: overwrite, delete, or delete and re-create.
+      const k = this.born[rng.int(0, this.born.length - 1)]!;
+      const how = rng.int(0, 2);
+      if (how === 0) this.set(k, randomValue(rng));
+      else if (how === 1) this.delete(k);
+      else {
+        this.delete(k);
+        this.set(k, randomValue(rng));
+      }
+    } else {
+      // Delete and re-create, then overwrite again.
+      this.delete(existing);
+      this.set(existing, randomValue(rng));
+      this.set(existing, randomValue(rng));
+    }
+  }
+
+  fill(rng: Rng, n: number): void {
+    for (let i = 0; i < n; i++) this.set(randomKey(rng), randomValue(rng));
+    // Some deletes so the Map's insertion order is not just the fill order.
+    for (let i = rng.int(0, n >> 3); i > 0; i--) {
+      const k = this.live.randomKey(rng);
+      if (k !== undefined) this.delete(k);
+    }
+  }
+}
+
+function isKeyspaceKey(k: string): boolean {
+  if (k.length < 1 || k.length > 255) return false;
+  for (let i = 0; i < k.length; i++) if (k.charCodeAt(i) > 0xff) return false;
+  return true;
+}
+
+/** The live keyspace equals the model: entries() (never the sentinel), size, get, dataBytes. */
+function expectLiveEquals(w: World, checkSize: boolean): void {
+  const seen = new Map<string, Uint8Array>();
+  for (const [k, v] of w.ks.entries()) {
+    expect(isKeyspaceKey(k)).toBe(true);
+    expect(seen.has(k)).toBe(false);
+    seen.set(k, v);
+  }
+  expect(seen.size).toBe(w.live.size);
+  for (const [k, v] of w.live.map) {
+    const got = seen.get(k);
+    expect(got).toBeDefined();
+    expect(got!).toEqual(v);
+  }
+  if (checkSize) {
+    expect(w.ks.size).toBe(w.live.size);
+    expect(w.ks.dataBytes).toBe(w.live.dataBytes);
+  }
+}
+
+function expectSameEntries(got: Map<string, Uint8Array>, want: Map<string, Uint8Array>): void {
+  expect(got.size).toBe(want.size);
+  for (const [k, v] of want) {
+    const g = got.get(k);
+    if (g === undefined) throw new Error(`view lacks key ${JSON.stringify(k)}`);
+    expect(g).toEqual(v);
+  }
+}
+
+// BUG-1 (see the report): Keyspace.size is one too small once the view has passed the sentinel
+// and is still emitting saved old values (the sentinel is already deleted but `snap` is still
+// set). Flip this to true when that is fixed; the todo test below reproduces it.
+const CHECK_SIZE_WHILE_VIEW_RUNS = false;
+
+interface ViewResult {
+  got: Map<string, Uint8Array>;
+  emitted: number;
+  duplicates: number;
+  calls: number;
+}
+
+/**
+ * Drives the view with random writes between snapshotNext calls of random small max; stops when
+ * it is exhausted, or after `stopAfter` calls (returns with the view still running).
+ */
+function driveView(w: World, rng: Rng, opsPerStep: number, stopAfter = Infinity): ViewResult & { done: boolean } {
+  const got = new Map<string, Uint8Array>();
+  const r = { got, emitted: 0, duplicates: 0, calls: 0, done: false };
+  for (;;) {
+    for (let i = rng.int(0, opsPerStep); i > 0; i--) w.randomOp(rng);
+    if (CHECK_SIZE_WHILE_VIEW_RUNS) expect(w.ks.size).toBe(w.live.size);
+    if (rng.chance(0.05)) expectLiveEquals(w, CHECK_SIZE_WHILE_VIEW_RUNS);
+    if (r.calls >= stopAfter) return r;
+    const max = rng.int(1, 6);
+    let n = 0;
+    const more = w.ks.snapshotNext(max, (k, v) => {
+      n++;
+      expect(isKeyspaceKey(k)).toBe(true);
+      const prev = got.get(k);
+      if (prev !== undefined) {
+        // A key read in place and touched later comes again, but only with the same value.
+        expect(v).toEqual(prev);
+        r.duplicates++;
+      }
+      // Copy: the test must see what was emitted at that moment, whatever happens to `v` later.
+      got.set(k, v.slice());
+    });
+    r.calls++;
+    r.emitted += n;
+    expect(n).toBeLessThanOrEqual(max);
+    if (!more) {
+      r.done = true;
+      return r;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe("point-in-time view against a model", () => {
+  test("the view is exactly the state at beginSnapshot; live data is undisturbed", () => {
+    const rng = new Rng(0x5eed_0001);
+    let totalDuplicates = 0;
+    for (let round = 0; round < 250; round++) {
+      const w = new World();
+      const n = round % 25 === 0 ? 0 : rng.int(1, 120);
+      w.fill(rng, n);
+      // Sometimes an earlier complete view first, so keys were already moved around once.
+      if (rng.chance(0.2)) {
+        const before = new Map(w.live.map);
+        w.ks.beginSnapshot();
+        w.born = [];
+        expectSameEntries(driveView(w, rng, 3).got, before);
+      }
+      const atStart = new Map(w.live.map);
+      w.ks.beginSnapshot();
+      w.born = [];
+      expect(w.ks.size).toBe(w.live.size);
+      expectLiveEquals(w, true);
+
+      const r = driveView(w, rng, rng.int(0, 6));
+      expect(r.done).toBe(true);
+      expectSameEntries(r.got, atStart);
+      expect(r.emitted).toBe(atStart.size + r.duplicates);
+      totalDuplicates += r.duplicates;
+
+      // After the view: live data is the model's, and size is right again.
+      expectLiveEquals(w, true);
+      expect(() => w.ks.snapshotNext(1, () => {})).toThrow();
+      // Writes after the view still work normally.
+      for (let i = 0; i < 5; i++) w.randomOp(rng);
+      expectLiveEquals(w, true);
+    }
+    // The interleaving really did exercise duplicates (keys read in place, then touched).
+    expect(totalDuplicates).toBeGreaterThan(0);
+  });
+
+  test("heavy writes: every start-time key rewritten or deleted before the view reads it", () => {
+    const rng = new Rng(0x5eed_0002);
+    for (let round = 0; round < 40; round++) {
+      const w = new World();
+      w.fill(rng, rng.int(1, 60));
+      const atStart = new Map(w.live.map);
+      w.ks.beginSnapshot();
+      w.born = [];
+      // Touch every start-time key (in random ways) before the first snapshotNext.
+      for (const k of atStart.keys()) {
+        const how = rng.int(0, 2);
+        if (how === 0) w.set(k, randomValue(rng));
+        else if (how === 1) w.delete(k);
+        else {
+          w.delete(k);
+          w.set(k, randomValue(rng));
+        }
+      }
+      for (let i = 0; i < 20; i++) w.randomOp(rng);
+      const r = driveView(w, rng, 4);
+      expectSameEntries(r.got, atStart);
+      // Nothing was read in place, so nothing came twice.
+      expect(r.duplicates).toBe(0);
+      expectLiveEquals(w, true);
+    }
+  });
+
+  test("no writes at all: one emission per key, in one call or many", () => {
+    const rng = new Rng(0x5eed_0003);
+    const w = new World();
+    w.fill(rng, 200);
+    const atStart = new Map(w.live.map);
+    w.ks.beginSnapshot();
+    const r = driveView(w, rng, 0);
+    expectSameEntries(r.got, atStart);
+    expect(r.duplicates).toBe(0);
+    expect(r.emitted).toBe(atStart.size);
+
+    w.ks.beginSnapshot();
+    const all = new Map<string, Uint8Array>();
+    expect(w.ks.snapshotNext(1_000_000, (k, v) => all.set(k, v))).toBe(false);
+    expectSameEntries(all, atStart);
+    expectLiveEquals(w, true);
+  });
+
+  test("an empty keyspace gives an empty view; a key set during it is not in it", () => {
+    const ks = new Keyspace();
+    ks.beginSnapshot();
+    expect(ks.size).toBe(0);
+    ks.set("x", new Uint8Array([1]));
+    expect(ks.size).toBe(1);
+    const got: string[] = [];
+    expect(ks.snapshotNext(10, (k) => got.push(k))).toBe(false);
+    expect(got).toEqual([]);
+    expect([...ks.entries()].map((e) => e[0])).toEqual(["x"]);
+    expect(ks.size).toBe(1);
+  });
+});
+
+describe("abortSnapshot and lifecycle", () => {
+  test("aborting mid-way (in either phase) leaves live data intact, and a new view is exact", () => {
+    const rng = new Rng(0x5eed_0004);
+    for (let round = 0; round < 150; round++) {
+      const w = new World();
+      w.fill(rng, rng.int(0, 80));
+      w.ks.beginSnapshot();
+      w.born = [];
+      const partial = driveView(w, rng, 4, rng.int(0, 30));
+      if (!partial.done) w.ks.abortSnapshot();
+      expectLiveEquals(w, true);
+      // Aborting again, or with nothing running, changes nothing.
+      w.ks.abortSnapshot();
+      expectLiveEquals(w, true);
+      for (let i = rng.int(0, 10); i > 0; i--) w.randomOp(rng);
+      expectLiveEquals(w, true);
+
+      const atStart = new Map(w.live.map);
+      w.ks.beginSnapshot();
+      w.born = [];
+      const r = driveView(w, rng, 4);
+      expectSameEntries(r.got, atStart);
+      expectLiveEquals(w, true);
+    }
+  });
+
+  test("abort right after begin: sentinel gone, size and entries right", () => {
+    const ks = new Keyspace();
+    ks.set("a", new Uint8Array([1]));
+    ks.beginSnapshot();
+    ks.set("a", new Uint8Array([2]));
+    ks.set("b", new Uint8Array([3]));
+    ks.abortSnapshot();
+    expect(ks.size).toBe(2);
+    expect([...ks.entries()].map(([k, v]) => [k, [...v]])).toEqual([
+      ["a", [2]],
+      ["b", [3]],
+    ]);
+    expect(ks.dataBytes).toBe(4);
+  });
+
+  test("beginSnapshot while one runs throws and leaves the running view intact", () => {
+    const ks = new Keyspace();
+    ks.set("a", new Uint8Array([1]));
+    ks.set("b", new Uint8Array([2]));
+    ks.beginSnapshot();
+    expect(() => ks.beginSnapshot()).toThrow("already running");
+    expect(ks.size).toBe(2);
+    ks.set("a", new Uint8Array([9]));
+    const got = new Map<string, number>();
+    while (ks.snapshotNext(1, (k, v) => got.set(k, v[0]!)));
+    expect([...got].sort()).toEqual([
+      ["a", 1],
+      ["b", 2],
+    ]);
+    // Finished: a new one may begin; after an abort too.
+    ks.beginSnapshot();
+    expect(() => ks.beginSnapshot()).toThrow();
+    ks.abortSnapshot();
+    ks.beginSnapshot();
+    ks.abortSnapshot();
+    expect(ks.size).toBe(2);
+  });
+
+  test("snapshotNext with no view running throws", () => {
+    const ks = new Keyspace();
+    expect(() => ks.snapshotNext(1, () => {})).toThrow("no snapshot is running");
+    ks.beginSnapshot();
+    ks.abortSnapshot();
+    expect(() => ks.snapshotNext(1, () => {})).toThrow("no snapshot is running");
+  });
+});
+
+// BUG-1 reproduction, kept out of the normal run (bun test --todo runs it). Remove `.todo` once fixed.
+test.todo("BUG-1: size is one short while the view emits saved old values", () => {
+  const ks = new Keyspace();
+  ks.set("a", new Uint8Array([1]));
+  ks.set("b", new Uint8Array([2]));
+  ks.beginSnapshot();
+  ks.set("a", new Uint8Array([9])); // both start-time keys touched: their old values are saved
+  ks.set("b", new Uint8Array([8]));
+  expect(ks.snapshotNext(1, () => {})).toBe(true); // passes the sentinel, emits saved "a"
+  expect(ks.size).toBe(2); // actual: 1
+});
