@@ -26,6 +26,7 @@ export interface Config {
   max_clients: number;
   client_output_limit: number;
   shutdown_file: string;
+  requirepass: string;
 }
 
 export type ConfigKey = keyof Config;
@@ -111,6 +112,11 @@ const SPECS: { readonly [K in ConfigKey]: KeySpec<Config[K]> } = {
     expects: "a file name, relative to the working directory",
     fallback: () => "shutdown.txt",
     parse: nonEmpty,
+  },
+  requirepass: {
+    expects: "a password (empty = none)",
+    fallback: () => "",
+    parse: (raw) => raw,
   },
 };
 

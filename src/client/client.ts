@@ -12,7 +12,7 @@
 
 import type { Socket } from "bun";
 import {
-  ErrorCode, MAX_KEY, Op, REQUEST_HEADER, ResponseReader, Status, readI64, writeRequestHeader,
+  ErrorCode, MAX_KEY, Op, REQUEST_HEADER, ResponseReader, Status, readI64, writeRequestHeader, writeU32,
   type ResponseSink,
 } from "../protocol/binary.ts";
 import { Output, ZERO_COPY_MIN } from "../protocol/output.ts";
@@ -47,19 +47,31 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Largest reply payload accepted (a guard against a broken peer). */
   maxReplyBytes?: number;
+  /** Sent with AUTH right after connecting, for a server with requirepass. */
+  password?: Bytes;
 }
 
 /** A reply as the wire gave it, for call(); the payload is a copy the caller owns. */
 export interface RawReply {
   status: number;
   payload: Uint8Array;
+  /** The elements, for an ARRAY reply. */
+  items?: RawReply[];
 }
 
+/**
+ * A decoded reply of command(): a status text (string), a value (Uint8Array), an integer, null
+ * for nil, an array of replies, or a ServerError inside an array.
+ */
+export type ReplyValue = string | Uint8Array | number | null | ServerError | ReplyValue[];
+
 interface Pending {
-  resolve(status: number, payload: Uint8Array): void;
+  resolve(reply: RawReply): void;
   reject(err: Error): void;
   deadline: number;
 }
+
+const NO_PAYLOAD = new Uint8Array(0);
 
 const utf8enc = new TextEncoder();
 const utf8dec = new TextDecoder();
@@ -81,6 +93,8 @@ export class Client implements ResponseSink {
   private closedBy: Error | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private socket: Socket<Client> | null = null;
+  /** Arrays being assembled, innermost last. */
+  private readonly arrays: { items: RawReply[]; left: number }[] = [];
 
   private constructor(readonly addr: string, private readonly timeoutMs: number, maxReply: number) {
     this.reader = new ResponseReader(maxReply, this);
@@ -117,6 +131,14 @@ export class Client implements ResponseSink {
       throw new ConnectionError(`cannot connect to ${client.addr}: ${what}`);
     } finally {
       clearTimeout(timer);
+    }
+    if (opts.password !== undefined) {
+      try {
+        await client.auth(opts.password);
+      } catch (e) {
+        client.close();
+        throw e;
+      }
     }
     return client;
   }
@@ -168,7 +190,25 @@ export class Client implements ResponseSink {
 
   /** Any opcode; error replies reject with ServerError, every other reply resolves as it came. */
   call(op: number, key: Bytes | null, value: Bytes | null): Promise<RawReply> {
-    return this.request(op, key, value, (status, payload) => ({ status, payload }));
+    return this.request(op, key, value, (_s, _p, raw) => raw);
+  }
+
+  /** Any command by name with its arguments (the CALL opcode), e.g. command("incrby", "n", "5"). */
+  command(...args: Bytes[]): Promise<ReplyValue> {
+    const parts = args.map(toBytes);
+    const body = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      writeU32(body, at, p.length);
+      body.set(p, at + 4);
+      at += 4 + p.length;
+    }
+    return this.request(Op.CALL, null, body, (_s, _p, raw) => decodeReply(raw));
+  }
+
+  /** AUTH with the server's requirepass. */
+  async auth(password: Bytes): Promise<void> {
+    await this.command("auth", password);
   }
 
   /** Closes the connection; calls still in flight fail with ConnectionError. */
@@ -178,7 +218,7 @@ export class Client implements ResponseSink {
 
   private request<T>(
     op: number, key: Bytes | null, value: Bytes | null,
-    decode: (status: number, payload: Uint8Array) => T, ...expected: number[]
+    decode: (status: number, payload: Uint8Array, raw: RawReply) => T, ...expected: number[]
   ): Promise<T> {
     if (this.closedBy) return Promise.reject(this.closedBy);
     const k = key === null ? null : toBytes(key);
@@ -191,11 +231,11 @@ export class Client implements ResponseSink {
     }
     return new Promise<T>((resolve, reject) => {
       this.pending.push({
-        resolve: (status, payload) => {
-          if (expected.length > 0 && !expected.includes(status)) {
-            reject(new ProtocolError(`unexpected reply status 0x${status.toString(16)} to opcode 0x${op.toString(16)}`));
+        resolve: (raw) => {
+          if (expected.length > 0 && !expected.includes(raw.status)) {
+            reject(new ProtocolError(`unexpected reply status 0x${raw.status.toString(16)} to opcode 0x${op.toString(16)}`));
           } else {
-            resolve(decode(status, payload));
+            resolve(decode(raw.status, raw.payload, raw));
           }
         },
         reject,
@@ -235,9 +275,31 @@ export class Client implements ResponseSink {
   }
 
   onResponse(status: number, buf: Uint8Array, start: number, len: number): void {
+    let reply: RawReply;
+    if (status === Status.ARRAY) {
+      if (len > 0) {
+        this.arrays.push({ items: [], left: len });
+        return;
+      }
+      reply = { status, payload: NO_PAYLOAD, items: [] };
+    } else {
+      reply = { status, payload: buf.slice(start, start + len) };
+    }
+    // An element completes its array, which may complete the one around it.
+    while (this.arrays.length > 0) {
+      const top = this.arrays[this.arrays.length - 1]!;
+      top.items.push(reply);
+      if (--top.left > 0) return;
+      this.arrays.pop();
+      reply = { status: Status.ARRAY, payload: NO_PAYLOAD, items: top.items };
+    }
+    this.deliver(reply);
+  }
+
+  private deliver(reply: RawReply): void {
     if (this.head >= this.pending.length) {
       // A server may refuse a connection before any call (max_clients): report its error as such.
-      this.fail(status === Status.ERROR ? serverError(buf.subarray(start, start + len))
+      this.fail(reply.status === Status.ERROR ? serverError(reply.payload)
         : new ProtocolError(`reply from ${this.addr} with no call waiting for it`));
       return;
     }
@@ -247,12 +309,8 @@ export class Client implements ResponseSink {
       this.pending.splice(0, this.head);
       this.head = 0;
     }
-    const payload = buf.slice(start, start + len);
-    if (status === Status.ERROR) {
-      p.reject(serverError(payload));
-    } else {
-      p.resolve(status, payload);
-    }
+    if (reply.status === Status.ERROR) p.reject(serverError(reply.payload));
+    else p.resolve(reply);
   }
 
   onResponseError(message: string): void {
@@ -292,6 +350,28 @@ export class Client implements ResponseSink {
 function serverError(payload: Uint8Array): ServerError {
   const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : ErrorCode.INTERNAL;
   return new ServerError(code, fromBytes(payload.subarray(2)));
+}
+
+/** A raw reply as a JS value: see ReplyValue. */
+export function decodeReply(raw: RawReply): ReplyValue {
+  switch (raw.status) {
+    case Status.OK:
+      return "OK";
+    case Status.STRING:
+      return fromBytes(raw.payload);
+    case Status.VALUE:
+      return raw.payload;
+    case Status.NIL:
+      return null;
+    case Status.INTEGER:
+      return readI64(raw.payload, 0);
+    case Status.ERROR:
+      return serverError(raw.payload);
+    case Status.ARRAY:
+      return (raw.items ?? []).map(decodeReply);
+    default:
+      throw new ProtocolError(`unknown reply status 0x${raw.status.toString(16)}`);
+  }
 }
 
 function integer(_status: number, payload: Uint8Array): number {

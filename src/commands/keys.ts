@@ -1,38 +1,185 @@
-// Keyspace commands: DELETE, EXISTS, DBSIZE.
+// Keyspace commands: DEL, EXISTS, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, KEYS, SCAN, DBSIZE,
+// FLUSHALL, TYPE — Redis 7's semantics and error texts.
 
-import { Op, Shape } from "../protocol/binary.ts";
-import type { CommandSpec } from "./table.ts";
+import { ErrorCode, Op } from "../protocol/binary.ts";
+import { globMatcher } from "./glob.ts";
+import { ERR_NOT_INT, ERR_SYNTAX, expireKey } from "./strings.ts";
+import type { Args } from "./args.ts";
+import type { Reply } from "./reply.ts";
+import type { CommandContext, CommandSpec } from "./table.ts";
 
-const KEY = Shape.KEY_ALLOWED | Shape.KEY_REQUIRED;
+function expire(ctx: CommandContext, args: Args, reply: Reply, unitMs: number, name: string): void {
+  const key = args.key(1);
+  const n = args.int(2);
+  if (n === null) return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_NOT_INT);
+  const ks = ctx.keyspace;
+  const at = ks.now() + n * unitMs;
+  if (!Number.isSafeInteger(at)) return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR invalid expire time in '${name}' command`);
+  let nx = false, xx = false, gt = false, lt = false;
+  for (let i = 3; i < args.length; i++) {
+    const o = args.lower(i);
+    if (o === "nx") nx = true;
+    else if (o === "xx") xx = true;
+    else if (o === "gt") gt = true;
+    else if (o === "lt") lt = true;
+    else return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR Unsupported option ${args.text(i)}`);
+  }
+  if (nx && (xx || gt || lt)) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR NX and XX, GT or LT options at the same time are not compatible");
+  if (gt && lt) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR GT and LT options at the same time are not compatible");
+  const current = ks.expireAt(key);
+  if (current < 0) return reply.integer(0);
+  if ((nx && current > 0) || (xx && current === 0)) return reply.integer(0);
+  // A key without an expiry counts as infinite for GT and LT.
+  if ((gt && (current === 0 || at <= current)) || (lt && current !== 0 && at >= current)) return reply.integer(0);
+  if (at <= ks.now()) {
+    ks.delete(key);
+    ctx.log(Op.DELETE, key, null);
+  } else {
+    expireKey(ctx, key, at);
+  }
+  reply.integer(1);
+}
+
+function ttl(ctx: CommandContext, args: Args, reply: Reply, unitMs: number): void {
+  const at = ctx.keyspace.expireAt(args.key(1));
+  if (at < 0) return reply.integer(-2);
+  if (at === 0) return reply.integer(-1);
+  const left = Math.max(0, at - ctx.keyspace.now());
+  reply.integer(unitMs === 1 ? left : Math.round(left / 1000));
+}
 
 export const keyCommands: CommandSpec[] = [
   {
-    name: "delete",
-    op: Op.DELETE,
-    shape: KEY,
-    write: true,
-    run(ctx, key, _value, reply) {
-      const existed = ctx.keyspace.delete(key);
-      if (existed) ctx.log(Op.DELETE, key, null);
-      reply.integer(existed ? 1 : 0);
+    name: "del",
+    arity: -2,
+    flags: ["write"],
+    keys: [1, -1, 1],
+    run(ctx, args, reply) {
+      let n = 0;
+      for (let i = 1; i < args.length; i++) {
+        const key = args.key(i);
+        if (ctx.keyspace.delete(key)) {
+          ctx.log(Op.DELETE, key, null);
+          n++;
+        }
+      }
+      reply.integer(n);
     },
   },
   {
     name: "exists",
-    op: Op.EXISTS,
-    shape: KEY,
-    write: false,
-    run(ctx, key, _value, reply) {
-      reply.integer(ctx.keyspace.has(key) ? 1 : 0);
+    arity: -2,
+    flags: ["readonly", "fast"],
+    keys: [1, -1, 1],
+    run(ctx, args, reply) {
+      let n = 0;
+      for (let i = 1; i < args.length; i++) if (ctx.keyspace.has(args.key(i))) n++;
+      reply.integer(n);
+    },
+  },
+  { name: "expire", arity: -3, flags: ["write", "fast"], keys: [1, 1, 1], run: (ctx, a, r) => expire(ctx, a, r, 1000, "expire") },
+  { name: "pexpire", arity: -3, flags: ["write", "fast"], keys: [1, 1, 1], run: (ctx, a, r) => expire(ctx, a, r, 1, "pexpire") },
+  { name: "ttl", arity: 2, flags: ["readonly", "fast"], keys: [1, 1, 1], run: (ctx, a, r) => ttl(ctx, a, r, 1000) },
+  { name: "pttl", arity: 2, flags: ["readonly", "fast"], keys: [1, 1, 1], run: (ctx, a, r) => ttl(ctx, a, r, 1) },
+  {
+    name: "persist",
+    arity: 2,
+    flags: ["write", "fast"],
+    keys: [1, 1, 1],
+    run(ctx, args, reply) {
+      const key = args.key(1);
+      if (!ctx.keyspace.persist(key)) return reply.integer(0);
+      ctx.log(Op.PERSIST, key, null);
+      reply.integer(1);
+    },
+  },
+  {
+    name: "type",
+    arity: 2,
+    flags: ["readonly", "fast"],
+    keys: [1, 1, 1],
+    run(ctx, args, reply) {
+      reply.status(ctx.keyspace.has(args.key(1)) ? "string" : "none");
+    },
+  },
+  {
+    name: "keys",
+    arity: 2,
+    flags: ["readonly"],
+    keys: [0, 0, 0],
+    run(ctx, args, reply) {
+      const match = globMatcher(args.bytes(1));
+      const found: string[] = [];
+      for (const k of ctx.keyspace.keys()) if (match(k)) found.push(k);
+      reply.array(found.length);
+      for (const k of found) reply.value(Buffer.from(k, "latin1"));
+    },
+  },
+  {
+    name: "scan",
+    arity: -2,
+    flags: ["readonly"],
+    keys: [0, 0, 0],
+    run(ctx, args, reply) {
+      const cursor = args.int(1);
+      if (cursor === null || cursor < 0) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid cursor");
+      let count = 10;
+      let match: ((k: string) => boolean) | null = null;
+      for (let i = 2; i < args.length; i++) {
+        const o = args.lower(i);
+        if (o === "count" && i + 1 < args.length) {
+          const n = args.int(++i);
+          if (n === null) return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_NOT_INT);
+          if (n < 1) return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
+          count = n;
+        } else if (o === "match" && i + 1 < args.length) {
+          match = globMatcher(args.bytes(++i));
+        } else if (o === "type" && i + 1 < args.length) {
+          const t = args.lower(++i);
+          if (t !== "string") match = () => false;
+        } else return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
+      }
+      // A cursor is a live Map iterator kept by the server: keys present for the whole scan are
+      // returned exactly once; keys added or removed meanwhile may or may not be (Redis's promise).
+      const it = cursor === 0 ? ctx.keyspace.keys() : ctx.scanCursor(cursor);
+      if (it === undefined) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid cursor");
+      const found: string[] = [];
+      let done = false;
+      for (let n = 0; n < count; n++) {
+        const r = it.next();
+        if (r.done) {
+          done = true;
+          break;
+        }
+        if (match === null || match(r.value)) found.push(r.value);
+      }
+      reply.array(2);
+      reply.value(new TextEncoder().encode(done ? "0" : String(ctx.storeScanCursor(it))));
+      reply.array(found.length);
+      for (const k of found) reply.value(Buffer.from(k, "latin1"));
     },
   },
   {
     name: "dbsize",
-    op: Op.DBSIZE,
-    shape: 0,
-    write: false,
-    run(ctx, _key, _value, reply) {
+    arity: 1,
+    flags: ["readonly", "fast"],
+    keys: [0, 0, 0],
+    run(ctx, _args, reply) {
       reply.integer(ctx.keyspace.size);
+    },
+  },
+  {
+    name: "flushall",
+    arity: -1,
+    flags: ["write"],
+    keys: [0, 0, 0],
+    run(ctx, args, reply) {
+      if (args.length > 2 || (args.length === 2 && !["async", "sync"].includes(args.lower(1)))) {
+        return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
+      }
+      ctx.keyspace.clear();
+      ctx.log(Op.FLUSHALL, "", null);
+      reply.ok();
     },
   },
 ];

@@ -15,4 +15,6 @@ export interface Reply {
   integer(n: number): void;
   /** `message` starts with Redis's error tag ("ERR ...", "READONLY ..."). */
   error(code: ErrorCodeValue, message: string): void;
+  /** Starts an array of n elements: the next n replies (arrays nest) are its elements. */
+  array(n: number): void;
 }

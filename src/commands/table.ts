@@ -1,19 +1,42 @@
-// The command table: one entry per command, shared by every codec.
+// The command table: one entry per command, shared by both protocols.
 //
-// An entry names its opcode, the shape of its frame (key/value required or refused, checked by the
-// codec on the header, so handlers never see a malformed request) and whether it writes. Families
-// of commands live in their own files; this file assembles them and derives the lookup arrays.
+// An entry has Redis's shape — name, arity (N: exactly N arguments counting the name; -N: at
+// least N), flags and key positions — so arity, key-length and write checks happen once, here,
+// before any handler runs, and COMMAND can describe the table to redis-cli. Families of commands
+// live in their own files. The binary protocol's fixed opcodes map onto entries by name
+// (BINARY_OPS); its CALL opcode reaches any entry with a full argument list.
 
-import { Shape } from "../protocol/binary.ts";
+import type { Config } from "../config.ts";
+import { Op, Shape } from "../protocol/binary.ts";
 import type { Keyspace } from "../store/keyspace.ts";
+import type { Args } from "./args.ts";
 import type { Reply } from "./reply.ts";
 import { keyCommands } from "./keys.ts";
 import { serverCommands } from "./server.ts";
 import { stringCommands } from "./strings.ts";
 
+export type Flag = "write" | "readonly" | "admin" | "noauth" | "fast" | "loading" | "stale";
+
+/** Per-connection state commands may read or change. */
+export interface Session {
+  readonly id: number;
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdAt: number;
+  readonly protocol: "binary" | "resp";
+  name: string;
+  libName: string;
+  libVersion: string;
+  authenticated: boolean;
+  lastCommand: string;
+  /** Close the connection after this reply (QUIT). */
+  closeAfterReply(): void;
+}
+
 /** What a command may touch besides its arguments. */
 export interface CommandContext {
   readonly keyspace: Keyspace;
+  readonly config: Config & { source: string | null };
   /** INFO text for one section, or every section when null; undefined for an unknown section. */
   info(section: string | null): string | undefined;
   /** Records a write that changed data (AOF, and later replication): its effect, not the command. */
@@ -22,39 +45,81 @@ export interface CommandContext {
   writeError(): string | null;
   /** Resolves once a snapshot holding every earlier write is on disk. */
   save(): Promise<void>;
+  /** Starts a snapshot unless one is running; false when one already is. */
+  bgsave(): boolean;
+  /** Unix time (s) of the last successful snapshot. */
+  lastSave(): number;
+  /** Graceful shutdown; `save` false skips the final snapshot. */
+  shutdown(save: boolean): void;
+  sessions(): Iterable<Session>;
+  /** The server's SCAN cursors: a live iterator per cursor id. */
+  scanCursor(id: number): Iterator<string> | undefined;
+  storeScanCursor(it: Iterator<string>): number;
 }
 
 export interface CommandSpec {
   readonly name: string;
-  readonly op: number;
-  /** Shape.* bits, without KNOWN (added here). */
-  readonly shape: number;
-  readonly write: boolean;
+  readonly arity: number;
+  readonly flags: readonly Flag[];
+  /** Positions of key arguments (Redis's first key, last key, step; 0 = none; -1 = last). */
+  readonly keys: readonly [first: number, last: number, step: number];
   /**
-   * `value` is a view into the receive buffer, valid only during the call; EMPTY when absent.
-   * A command that must wait (SAVE) returns a promise and replies when it settles; the client's
-   * later requests wait behind it, other clients do not.
+   * Arguments are views valid during the call only. A command that must wait (SAVE) returns a
+   * promise and replies when it settles; the client's later requests wait behind it.
    */
-  run(ctx: CommandContext, key: string, value: Uint8Array, reply: Reply): void | Promise<void>;
+  run(ctx: CommandContext, args: Args, reply: Reply, session: Session): void | Promise<void>;
 }
 
 export const COMMANDS: readonly CommandSpec[] = [...serverCommands, ...stringCommands, ...keyCommands];
 
-/** Entries by opcode (undefined = unknown). */
+export const BY_NAME: ReadonlyMap<string, CommandSpec> = (() => {
+  const m = new Map<string, CommandSpec>();
+  for (const c of COMMANDS) {
+    if (m.has(c.name)) throw new Error(`command ${c.name} is defined twice`);
+    m.set(c.name, c);
+  }
+  return m;
+})();
+
+export function isWrite(spec: CommandSpec): boolean {
+  return spec.flags.includes("write");
+}
+
+const KEY = Shape.KEY_ALLOWED | Shape.KEY_REQUIRED;
+
+/** The binary protocol's fixed opcodes: each is a command with a key and/or a value. */
+export const BINARY_OPS: readonly { op: number; name: string; shape: number }[] = [
+  { op: Op.PING, name: "ping", shape: Shape.VALUE_ALLOWED },
+  { op: Op.GET, name: "get", shape: KEY },
+  // An empty value is a valid value, so SET allows but does not require one.
+  { op: Op.SET, name: "set", shape: KEY | Shape.VALUE_ALLOWED },
+  { op: Op.DELETE, name: "del", shape: KEY },
+  { op: Op.EXISTS, name: "exists", shape: KEY },
+  { op: Op.DBSIZE, name: "dbsize", shape: 0 },
+  { op: Op.INFO, name: "info", shape: Shape.VALUE_ALLOWED },
+  { op: Op.SAVE, name: "save", shape: 0 },
+  { op: Op.CALL, name: "", shape: Shape.VALUE_ALLOWED | Shape.VALUE_REQUIRED },
+];
+
+/** Entries by opcode (undefined = unknown; CALL maps to undefined and is resolved by name). */
 export const BY_OP: readonly (CommandSpec | undefined)[] = (() => {
   const out: (CommandSpec | undefined)[] = new Array(256).fill(undefined);
-  for (const c of COMMANDS) {
-    if (out[c.op]) throw new Error(`opcode 0x${c.op.toString(16)} is used by ${out[c.op]!.name} and ${c.name}`);
-    out[c.op] = c;
-  }
+  for (const b of BINARY_OPS) if (b.name) out[b.op] = BY_NAME.get(b.name)!;
   return out;
 })();
 
 /** Frame shapes by opcode, for the codec's header checks. */
 export const SHAPES: Uint8Array = (() => {
   const out = new Uint8Array(256);
-  for (const c of COMMANDS) out[c.op] = c.shape | Shape.KNOWN;
+  for (const b of BINARY_OPS) out[b.op] = b.shape | Shape.KNOWN;
   return out;
 })();
 
-export const BY_NAME: ReadonlyMap<string, CommandSpec> = new Map(COMMANDS.map((c) => [c.name, c]));
+/** Redis's error for a wrong argument count. */
+export function arityError(name: string): string {
+  return `ERR wrong number of arguments for '${name}' command`;
+}
+
+export function arityOk(spec: CommandSpec, argc: number): boolean {
+  return spec.arity >= 0 ? argc === spec.arity : argc >= -spec.arity;
+}

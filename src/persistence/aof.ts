@@ -73,7 +73,7 @@ export interface AofStart {
   exists: boolean;
 }
 
-type Waiter = { pos: number; done: () => void };
+type Waiter = { pos: number; done: () => void; fail?: (e: Error) => void };
 
 export class Aof {
   /** Logical end of the log, including records not yet written. */
@@ -94,6 +94,7 @@ export class Aof {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private everysecTimer: ReturnType<typeof setInterval> | null = null;
   private waiters: Waiter[] = [];
+  private writtenWaiters: Waiter[] = [];
   private idleWaiters: (() => void)[] = [];
   private closed = false;
 
@@ -146,13 +147,34 @@ export class Aof {
     if (this.policy === "always") this.requestSync();
   }
 
-  /** Calls `done` once every record before `pos` is fsynced. */
+  /** Everything before this position has been handed to the OS (written, maybe not fsynced). */
+  get writtenPosition(): number {
+    return this.written;
+  }
+
+  /** Calls `done` once every record before `pos` is fsynced (waiting through failures). */
   whenDurable(pos: number, done: () => void): void {
     if (pos <= this.durable) done();
     else {
       this.waiters.push({ pos, done });
       this.requestSync();
     }
+  }
+
+  /** Resolves once every record before `pos` is fsynced; rejects if the AOF fails first. */
+  waitDurable(pos: number): Promise<void> {
+    if (pos <= this.durable) return Promise.resolve();
+    if (this.failure !== null) return Promise.reject(new Error(`AOF is failing: ${this.failure}`));
+    return new Promise((done, fail) => {
+      this.waiters.push({ pos, done, fail });
+      this.requestSync();
+    });
+  }
+
+  /** Calls `done` once every record before `pos` is written (not only in this process's memory). */
+  whenWritten(pos: number, done: () => void): void {
+    if (pos <= this.written) done();
+    else this.writtenWaiters.push({ pos, done });
   }
 
   /**
@@ -210,6 +232,11 @@ export class Aof {
     this.batchLen = 0;
     if (this.batch.length > 1024 * 1024) this.batch = new Uint8Array(INITIAL_BATCH);
     this.dirty = true;
+    if (this.writtenWaiters.length > 0) {
+      const ready = this.writtenWaiters.filter((w) => w.pos <= this.written);
+      this.writtenWaiters = this.writtenWaiters.filter((w) => w.pos > this.written);
+      for (const w of ready) w.done();
+    }
     return true;
   }
 
@@ -246,34 +273,52 @@ export class Aof {
     for (const w of ready) w.done();
   }
 
+  /**
+   * Moves appends to appendonly.aof.next (base `at`): writes what belongs before `at` to the old
+   * file, fsyncs it, creates the next file with its header, fsyncs it and the directory, and only
+   * then switches. Records appended meanwhile wait in the batch. On any failure the switch does not
+   * happen and the batch stays whole: appends simply go on in the old file.
+   */
   private async rotate(at: number): Promise<void> {
     try {
       while (this.syncing) await this.idle();
-      // Everything before `at` goes to the old file and is made durable before the switch.
-      if (this.failure === null && this.batchLen > 0 && this.position - this.batchLen < at) {
-        // Only the part of the batch before `at` belongs to the old file.
-        const oldPart = at - (this.position - this.batchLen);
-        const rest = this.batch.slice(oldPart, this.batchLen);
-        this.batchLen = oldPart;
-        const ok = this.writeBatch();
-        if (rest.length > this.batch.length) this.batch = new Uint8Array(rest.length * 2);
-        this.batch.set(rest, 0);
-        this.batchLen = rest.length;
-        if (!ok) throw new Error(this.failure ?? "write failed");
+      if (this.failure !== null) throw new Error(this.failure);
+      const oldPart = at - (this.position - this.batchLen);
+      if (oldPart > 0) {
+        try {
+          writeAll(this.fd, this.batch.subarray(0, oldPart), AOF_HEADER + (this.written - this.base));
+        } catch (e) {
+          this.fail(`write to ${this.file} failed: ${(e as Error).message}`);
+          throw e;
+        }
+        this.batch.copyWithin(0, oldPart, this.batchLen);
+        this.batchLen -= oldPart;
+        this.written += oldPart;
       }
-      await fsyncAsync(this.fd);
+      try {
+        await fsyncAsync(this.fd);
+      } catch (e) {
+        this.dirty = true;
+        this.fail(`fsync of ${this.file} failed: ${(e as Error).message}`);
+        throw e;
+      }
       this.markDurable(this.written);
-      const oldFd = this.fd;
       const fd = openSync(this.path(AOF_NEXT), "w");
-      writeAll(fd, encodeAofHeader(at), 0);
-      await fsyncAsync(fd);
-      await fsyncDirAsync(this.dir);
-      closeSync(oldFd);
+      try {
+        writeAll(fd, encodeAofHeader(at), 0);
+        await fsyncAsync(fd);
+        await fsyncDirAsync(this.dir);
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+      closeSync(this.fd);
       this.fd = fd;
       this.file = AOF_NEXT;
       this.base = at;
+      this.dirty = false;
     } catch (e) {
-      this.fail(`switching to ${AOF_NEXT} failed: ${(e as Error).message}`);
+      log("warn", `AOF: could not switch to ${AOF_NEXT} (${(e as Error).message}); appends go on in ${this.file}`);
     } finally {
       this.rotating = false;
       this.wakeIdle();
@@ -285,6 +330,10 @@ export class Aof {
   private fail(why: string): void {
     if (this.failure === null) log("error", `AOF: ${why}; writes are refused until it can be written again`);
     this.failure = why;
+    // Waiters that must not wait out a failure (a snapshot's commit) are told now.
+    const strict = this.waiters.filter((w) => w.fail);
+    this.waiters = this.waiters.filter((w) => !w.fail);
+    for (const w of strict) w.fail!(new Error(`AOF is failing: ${why}`));
     if (this.retryTimer === null && !this.closed) {
       this.retryTimer = setTimeout(() => this.retry(), RETRY_MS);
       this.retryTimer.unref?.();

@@ -99,12 +99,22 @@ export class Persistence {
     };
   }
 
-  /** Shutdown: finishes any snapshot, writes a final one if anything changed, closes the AOF. */
-  async close(): Promise<void> {
+  /** BGSAVE: starts a snapshot unless one is running (false then). */
+  bgsave(): boolean {
+    if (this.running) return false;
+    void this.startSnapshot();
+    return true;
+  }
+
+  /**
+   * Shutdown: finishes any snapshot, writes a final one if anything changed (unless `save` is
+   * false), and closes the AOF after fsyncing it.
+   */
+  async close(save = true): Promise<void> {
     clearInterval(this.timer);
     this.aof.endOfTick();
     if (this.running) await this.running;
-    if (this.aof.position > this.savedPosition) await this.startSnapshot();
+    if (save && this.aof.position > this.savedPosition) await this.startSnapshot();
     await this.aof.close();
   }
 
@@ -121,6 +131,13 @@ export class Persistence {
   private startSnapshot(): Promise<void> {
     if (this.running) return this.running;
     this.lastAttemptAt = Date.now();
+    if (!this.aof.healthy) {
+      // A snapshot claims a log position; with the log failing it could not be made durable.
+      this.lastOk = false;
+      this.lastError = `the AOF is failing: ${this.aof.lastError}`;
+      log("error", `Snapshot not started: ${this.lastError}`);
+      return Promise.resolve();
+    }
     // Position and view are taken in the same tick: the snapshot is exactly the log up to here.
     const position = this.aof.beginCut();
     this.keyspace.beginSnapshot();
@@ -128,7 +145,7 @@ export class Persistence {
     this.runningPosition = position;
     this.running = (async () => {
       try {
-        const stats = await saveSnapshot(this.keyspace, this.dir, position);
+        const stats = await saveSnapshot(this.keyspace, this.dir, position, () => this.aof.waitDurable(position));
         await this.aof.finishCut();
         this.savedPosition = position;
         this.lastSaveTime = Date.now();

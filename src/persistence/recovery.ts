@@ -15,8 +15,8 @@ import { join } from "node:path";
 import { applyMutation } from "../commands/apply.ts";
 import type { Keyspace } from "../store/keyspace.ts";
 import { AOF_FILE, AOF_HEADER, AOF_NEXT, readAofHeader, type AofStart } from "./aof.ts";
-import { REQUEST_HEADER, readU32 } from "../protocol/binary.ts";
-import { RECORD_CRC, scanRecord } from "./record.ts";
+import { MAGIC } from "../protocol/binary.ts";
+import { scanRecord } from "./record.ts";
 import { SNAPSHOT_FILE, SNAPSHOT_TMP, loadSnapshot, type LoadedSnapshot } from "./snapshot.ts";
 
 export class RecoveryError extends Error {
@@ -51,9 +51,10 @@ export interface RecoveryOptions {
 /** Recovers `dir` into `ks`; throws RecoveryError (or SnapshotError) on damage it must not guess about. */
 export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): RecoveryReport {
   const notes: string[] = [];
+  const removed = opts.truncateTorn ? "removed" : "found (--fix removes it)";
   const tmp = join(dir, SNAPSHOT_TMP);
   if (existsSync(tmp)) {
-    notes.push(`removed ${SNAPSHOT_TMP} left by a snapshot that did not finish`);
+    notes.push(`${removed} ${SNAPSHOT_TMP} left by a snapshot that did not finish`);
     if (opts.truncateTorn) rmSync(tmp);
   }
   const snapPath = join(dir, SNAPSHOT_FILE);
@@ -65,6 +66,8 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
   };
 
   const files = [AOF_FILE, AOF_NEXT].filter((f) => existsSync(join(dir, f)));
+  /** Files that were read, with the log position each ends at. */
+  const seen: { file: AofStart["file"]; base: number; size: number }[] = [];
   for (let i = 0; i < files.length; i++) {
     const name = files[i]!;
     const last = i === files.length - 1;
@@ -76,8 +79,8 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
       if ("error" in header) {
         // A next file is created with its header fsynced before any record goes in, so a short or
         // empty one holds nothing that was ever acknowledged.
-        if (name === AOF_NEXT && data.length < AOF_HEADER) {
-          notes.push(`removed ${AOF_NEXT} (${data.length} bytes) that was being created at a crash`);
+        if (name === AOF_NEXT && (data.length < AOF_HEADER || data.every((b) => b === 0))) {
+          notes.push(`${removed} ${AOF_NEXT} (${data.length} bytes, no header) that was being created at a crash`);
           if (opts.truncateTorn) rmSync(path);
           continue;
         }
@@ -105,9 +108,10 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
           off = r.end;
           continue;
         }
-        // Incomplete, or corrupt with only zeros (or nothing) after its start: a torn tail.
-        const torn = r.kind === "incomplete" || isTornTail(data, off, r);
-        if (!torn || !last) {
+        // A crash cuts the log short (or leaves zeros): nothing valid can follow a torn record.
+        // Damage with an intact record anywhere after it is corruption, whatever it looks like.
+        const torn = last && !validRecordAfter(data, off);
+        if (!torn) {
           const why = r.kind === "corrupt" ? r.why : "record cut short";
           throw new RecoveryError(
             `${path}: ${why} in the record at byte offset ${off}` +
@@ -118,27 +122,40 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
         if (opts.truncateTorn) ftruncateSync(fd, off);
         break;
       }
-      const end = header.base + (Math.min(off, data.length) - AOF_HEADER);
-      applied = Math.max(applied, end);
-      report.aof = { file: name as AofStart["file"], base: header.base, size: Math.min(off, data.length) - AOF_HEADER, exists: true };
+      const size = Math.min(off, data.length) - AOF_HEADER;
+      applied = Math.max(applied, header.base + size);
+      seen.push({ file: name as AofStart["file"], base: header.base, size });
     } finally {
       closeSync(fd);
     }
   }
-  if (!report.aof.exists) report.aof.base = applied;
+
+  // Appends continue in the last file that ends exactly where the recovered history ends. A file
+  // ending earlier is either stale (an empty next file from a switch that failed) or wholly
+  // covered by the snapshot; appending to it would give new records positions the snapshot
+  // already claims, and the next start would skip them.
+  let cont = -1;
+  for (let i = seen.length - 1; i >= 0; i--) {
+    if (seen[i]!.base + seen[i]!.size === applied) {
+      cont = i;
+      break;
+    }
+  }
+  for (let i = cont + 1; i < seen.length; i++) {
+    const f = seen[i]!;
+    notes.push(`${removed} ${f.file}: it ends at log position ${f.base + f.size}, before the recovered history (${applied}), so it holds nothing new`);
+    if (opts.truncateTorn) rmSync(join(dir, f.file));
+  }
+  report.aof = cont >= 0 ? { ...seen[cont]!, exists: true } : { file: AOF_FILE, base: applied, size: 0, exists: false };
   return report;
 }
 
-/** A corrupt record is a torn tail if it is the file's last record or only zeros follow its start. */
-function isTornTail(data: Uint8Array, off: number, r: { kind: string }): boolean {
-  if (r.kind !== "corrupt") return false;
-  // The record's claimed end, if its header is readable, reaching exactly the end of the file.
-  if (data.length - off >= REQUEST_HEADER) {
-    const claimed = off + REQUEST_HEADER + data[off + 4]! + readU32(data, off + 5) + RECORD_CRC;
-    if (claimed === data.length) return true;
+/** True when an intact record (magic, framing and CRC all good) starts anywhere after `off`. */
+function validRecordAfter(data: Uint8Array, off: number): boolean {
+  for (let p = off + 1; p < data.length; p++) {
+    if (data[p] === MAGIC && scanRecord(data, p, data.length).kind === "record") return true;
   }
-  for (let i = off; i < data.length; i++) if (data[i] !== 0) return false;
-  return true;
+  return false;
 }
 
 function readAll(fd: number): Uint8Array {

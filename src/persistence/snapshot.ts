@@ -10,14 +10,13 @@
 // file that is fsynced, renamed over dump.rdb and whose directory is fsynced (saveSnapshot), or
 // later a replica's socket. docs/files.md has the byte layout.
 
-import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Keyspace } from "../store/keyspace.ts";
 import { keyFromBytes } from "../store/keys.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
 import { fsyncDirAsync, readU64, writeU64 } from "./aof.ts";
-import { renameSync } from "node:fs";
 
 export const SNAPSHOT_FILE = "dump.rdb";
 export const SNAPSHOT_TMP = "dump.rdb.tmp";
@@ -138,8 +137,14 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Writes dump.rdb.tmp, fsyncs it, renames it over dump.rdb and fsyncs the directory. */
-export async function saveSnapshot(ks: Keyspace, dir: string, position: number): Promise<SnapshotStats> {
+/**
+ * Writes dump.rdb.tmp, fsyncs it, waits for `beforeCommit` (the AOF must be durable up to the
+ * snapshot's position before a dump.rdb claiming that position exists), renames it over dump.rdb
+ * and fsyncs the directory.
+ */
+export async function saveSnapshot(
+  ks: Keyspace, dir: string, position: number, beforeCommit: () => Promise<void> = async () => {},
+): Promise<SnapshotStats> {
   const tmp = join(dir, SNAPSHOT_TMP);
   const fh = await open(tmp, "w");
   let stats: SnapshotStats;
@@ -150,6 +155,7 @@ export async function saveSnapshot(ks: Keyspace, dir: string, position: number):
       },
     });
     await fh.sync();
+    await beforeCommit();
   } catch (e) {
     await fh.close().catch(() => {});
     rmSync(tmp, { force: true });

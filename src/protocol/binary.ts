@@ -32,6 +32,12 @@ export const Op = {
   DBSIZE: 0x40,
   INFO: 0x41,
   SAVE: 0x42,
+  /** Logged mutations only (AOF records, replication stream); clients cannot send them. */
+  PEXPIREAT: 0x20,
+  PERSIST: 0x21,
+  FLUSHALL: 0x22,
+  /** Any command by name: the value holds the arguments, each as u32 BE length + bytes. */
+  CALL: 0xf0,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -43,6 +49,8 @@ export const Status = {
   ERROR: 0x04,
   /** A short status text such as PONG (RESP's simple string). */
   STRING: 0x05,
+  /** An array: the length field is the element count; that many response frames follow. */
+  ARRAY: 0x06,
 } as const;
 export type StatusCode = (typeof Status)[keyof typeof Status];
 
@@ -61,6 +69,10 @@ export const ErrorCode = {
   MISCONF: 10,
   /** SAVE could not write its snapshot. */
   SAVE_FAILED: 11,
+  UNKNOWN_COMMAND: 12,
+  NOAUTH: 13,
+  WRONGPASS: 14,
+  READONLY: 15,
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -395,8 +407,14 @@ export class ResponseReader extends FrameBuffer {
       if (end - pos < RESPONSE_HEADER) break;
       if (b[pos] !== MAGIC) return this.die(`bad magic byte 0x${hex(b[pos]!)} in a reply (expected 0xdb)`, pos);
       const status = b[pos + 1]!;
-      if (status > Status.STRING) return this.die(`unknown reply status 0x${hex(status)}`, pos);
+      if (status > Status.ARRAY) return this.die(`unknown reply status 0x${hex(status)}`, pos);
       const len = readU32(b, pos + 2);
+      if (status === Status.ARRAY) {
+        this.headTotal = 0;
+        this.sink.onResponse(status, b, pos + RESPONSE_HEADER, len);
+        pos += RESPONSE_HEADER;
+        continue;
+      }
       if (len > this.maxPayload) return this.die(`reply payload of ${len} bytes is over the client's limit of ${this.maxPayload}`, pos);
       const total = RESPONSE_HEADER + len;
       if (end - pos < total) {

@@ -59,6 +59,10 @@ export class BinaryReply implements Reply {
     out.len = off + RESPONSE_HEADER + 2 + text.length;
   }
 
+  array(n: number): void {
+    this.header(Status.ARRAY, n);
+  }
+
   private header(status: number, payloadLen: number): void {
     const out = this.out;
     const off = out.reserve(RESPONSE_HEADER);

@@ -1,65 +1,102 @@
-// One client connection: input framing, command dispatch, ordered replies and backpressure.
+// One client connection: protocol detection, framing, command dispatch, ordered replies and
+// backpressure.
 //
-// Bytes go through the connection's RequestReader; each complete frame runs its command at once
-// (commands are atomic: one event loop) and its reply is appended to the Output batch, so replies
-// leave in request order. The batch goes out at the end of the tick, after the AOF write (group
-// commit); with appendfsync=always it waits until the AOF is fsynced past this client's last write.
-// When unsent output passes client_output_limit the reader pauses after the current frame and the
-// socket stops reading; `drain` sends the rest and resumes both. A command that must wait (SAVE)
-// pauses this client's reader until it replies. A refused frame gets an error and the connection
-// goes on; lost framing gets an error, then the connection closes once it is sent.
+// The first byte picks the codec: 0xDB is microdb's binary protocol, anything else RESP2. Both
+// codecs produce an Args list for the one command table, and replies go through the matching
+// Reply encoder into the Output batch, so replies leave in request order. Each command runs at
+// once (commands are atomic: one event loop). The batch goes out at the end of the tick, after
+// the AOF write (group commit); with appendfsync=always it waits until the AOF is fsynced past
+// this client's last write. When unsent output passes client_output_limit the reader pauses after
+// the current request and the socket stops reading; `drain` sends the rest and resumes both. A
+// command that must wait (SAVE) pauses this client's reader until it replies. A refused request
+// gets an error and the connection goes on; lost framing gets an error, then the connection
+// closes once it is sent.
 
 import type { Socket } from "bun";
-import { BY_OP, type CommandContext } from "../commands/table.ts";
-import { EMPTY, ErrorCode, RequestReader, type ErrorCodeValue, type RequestLimits, type RequestSink } from "../protocol/binary.ts";
-import { keyFromBytes } from "../store/keys.ts";
+import { Args } from "../commands/args.ts";
+import type { Reply } from "../commands/reply.ts";
+import {
+  BINARY_OPS, BY_NAME, BY_OP, arityError, arityOk, isWrite, type CommandContext, type CommandSpec, type Session,
+} from "../commands/table.ts";
+import {
+  EMPTY, ErrorCode, MAGIC, MAX_KEY, Op, RequestReader, readU32, type ErrorCodeValue, type RequestLimits, type RequestSink,
+} from "../protocol/binary.ts";
+import { Output } from "../protocol/output.ts";
+import { RespReader, type RespSink } from "../protocol/resp.ts";
 import { log } from "../log.ts";
 import { BinaryReply } from "./binary-reply.ts";
-import { Output } from "../protocol/output.ts";
+import { RespReply } from "./resp-reply.ts";
 
 export interface ConnectionHost {
   readonly context: CommandContext;
   readonly limits: RequestLimits;
   readonly outputLimit: number;
+  readonly requirePassword: boolean;
   /** Called for each command run (stats). */
   countCommand(): void;
   countBytes(input: number, output: number): void;
   /** Flush this connection at the end of the tick, after the AOF batch is written. */
   scheduleFlush(conn: Connection): void;
-  /** The AOF position replies must wait for after a write (0 when replies need not wait). */
+  /** The AOF position a reply to a write must wait for. */
   holdAfterWrite(): number;
-  /** True when everything before `pos` is durable; otherwise arranges conn.flush() for when it is. */
+  /** True when replies up to `pos` may leave; otherwise arranges conn.flush() for when they may. */
   durableOrWait(pos: number, conn: Connection): boolean;
 }
 
+const NAME_BYTES: readonly Uint8Array[] = (() => {
+  const out: Uint8Array[] = new Array(256).fill(EMPTY);
+  for (const b of BINARY_OPS) out[b.op] = new TextEncoder().encode(b.name);
+  return out;
+})();
+
 let nextId = 1;
 
-export class Connection implements RequestSink {
+export class Connection implements RequestSink, RespSink, Session {
   readonly id = nextId++;
   readonly out = new Output();
-  private readonly reply = new BinaryReply(this.out);
-  private readonly reader: RequestReader;
-  /** Close once everything queued has been sent (lost framing, refused connection). */
+  readonly createdAt = Date.now();
+  protocol: "binary" | "resp" = "binary";
+  name = "";
+  libName = "";
+  libVersion = "";
+  authenticated: boolean;
+  lastCommand = "NULL";
+  private reply: Reply | null = null;
+  private reader: RequestReader | RespReader | null = null;
+  private readonly args = new Args();
+  /** Close once everything queued has been sent (lost framing, QUIT, refusal). */
   private closing = false;
   private closed = false;
   private readPaused = false;
+  /** A refusal (max_clients) to send in the client's own protocol once it speaks. */
+  private refusal: { code: ErrorCodeValue; message: string } | null = null;
   /** A command of this client is still running (SAVE); later requests wait. */
   private waiting = false;
   /** Replies may not leave before the AOF is durable up to here. */
   private holdPos = 0;
 
   constructor(private readonly host: ConnectionHost, readonly socket: Socket<Connection>) {
-    this.reader = new RequestReader(host.limits, this);
+    this.authenticated = !host.requirePassword;
   }
 
   get addr(): string {
     return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
+  get laddr(): string {
+    return `${this.socket.localAddress}:${this.socket.localPort}`;
+  }
+
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
     this.host.countBytes(chunk.length, 0);
-    this.reader.feed(chunk);
+    if (this.reader === null) this.sniff(chunk[0]!);
+    if (this.refusal !== null) {
+      this.reply!.error(this.refusal.code, this.refusal.message);
+      this.closing = true;
+    } else {
+      this.reader!.feed(chunk);
+    }
     this.host.scheduleFlush(this);
   }
 
@@ -71,11 +108,11 @@ export class Connection implements RequestSink {
     this.closed = true;
   }
 
-  /** Sends an error and closes: used for refusals before any command runs (max_clients). */
+  /** Refuses the connection with an error sent once its protocol is known (max_clients). */
   refuse(code: ErrorCodeValue, message: string): void {
-    this.reply.error(code, message);
-    this.closing = true;
-    this.flush();
+    this.refusal = { code, message };
+    // A client that never speaks does not keep the slot it was refused.
+    setTimeout(() => this.socket.end(), 5000).unref?.();
   }
 
   /** Shutdown: stop taking requests; what was read is answered by the final flush. */
@@ -84,37 +121,94 @@ export class Connection implements RequestSink {
     this.closing = true;
   }
 
+  closeAfterReply(): void {
+    this.closing = true;
+  }
+
+  // --- binary protocol ---
+
   onRequest(op: number, buf: Uint8Array, keyStart: number, keyLen: number, valueLen: number): boolean {
-    const spec = BY_OP[op]!; // the reader only passes opcodes from the table
+    const args = this.args;
+    args.reset();
+    const valueStart = keyStart + keyLen;
+    if (op === Op.CALL) {
+      if (!decodeCall(buf, valueStart, valueLen, args)) {
+        this.reply!.error(ErrorCode.BAD_ARGUMENTS, "ERR malformed CALL arguments: expected u32 length + bytes, repeated");
+        return this.canContinue();
+      }
+      return this.dispatch(BY_NAME.get(args.lower(0)));
+    }
+    args.push(NAME_BYTES[op]!, 0, NAME_BYTES[op]!.length);
+    if (keyLen > 0) args.push(buf, keyStart, keyLen);
+    // SET's value is an argument even when empty; PING and INFO take theirs only if given.
+    if (valueLen > 0 || op === Op.SET) args.push(buf, valueStart, valueLen);
+    return this.dispatch(BY_OP[op]);
+  }
+
+  onRequestError(code: ErrorCodeValue, message: string, fatal: boolean): boolean {
+    this.reply!.error(code, message);
+    if (fatal) this.closing = true;
+    return this.canContinue();
+  }
+
+  // --- RESP ---
+
+  onCommand(args: Args): boolean {
+    return this.dispatch(BY_NAME.get(args.lower(0)), args);
+  }
+
+  onProtocolError(message: string): void {
+    this.reply!.error(ErrorCode.BAD_MAGIC, message);
+    this.closing = true;
+  }
+
+  // --- dispatch ---
+
+  private dispatch(spec: CommandSpec | undefined, args: Args = this.args): boolean {
+    const reply = this.reply!;
     const ctx = this.host.context;
     this.host.countCommand();
-    if (spec.write) {
+    if (spec === undefined) {
+      reply.error(ErrorCode.UNKNOWN_COMMAND, unknownCommand(args));
+      return this.canContinue();
+    }
+    this.lastCommand = spec.name;
+    if (!this.authenticated && !spec.flags.includes("noauth")) {
+      reply.error(ErrorCode.NOAUTH, "NOAUTH Authentication required.");
+      return this.canContinue();
+    }
+    if (!arityOk(spec, args.length)) {
+      reply.error(ErrorCode.BAD_ARGUMENTS, arityError(spec.name));
+      return this.canContinue();
+    }
+    const bad = badKey(spec, args);
+    if (bad !== null) {
+      reply.error(ErrorCode.KEY_TOO_LONG, bad);
+      return this.canContinue();
+    }
+    const write = isWrite(spec);
+    if (write) {
       const refused = ctx.writeError();
       if (refused !== null) {
-        this.reply.error(ErrorCode.MISCONF, refused);
-        return this.out.pending < this.host.outputLimit;
+        reply.error(ErrorCode.MISCONF, refused);
+        return this.canContinue();
       }
     }
-    const key = keyLen === 0 ? "" : keyFromBytes(buf, keyStart, keyLen);
-    const valueStart = keyStart + keyLen;
-    const value = valueLen === 0 ? EMPTY : buf.subarray(valueStart, valueStart + valueLen);
     try {
-      const pending = spec.run(ctx, key, value, this.reply);
+      const pending = spec.run(ctx, args, reply, this);
       if (pending !== undefined) return this.await(spec.name, pending);
     } catch (e) {
       this.internalError(spec.name, e);
     }
-    if (spec.write) {
+    if (write) {
       const hold = this.host.holdAfterWrite();
       if (hold > this.holdPos) this.holdPos = hold;
     }
-    return this.out.pending < this.host.outputLimit;
+    return this.canContinue();
   }
 
-  onRequestError(code: ErrorCodeValue, message: string, fatal: boolean): boolean {
-    this.reply.error(code, message);
-    if (fatal) this.closing = true;
-    return this.out.pending < this.host.outputLimit;
+  private canContinue(): boolean {
+    return !this.closing && this.out.pending < this.host.outputLimit;
   }
 
   /** Sends what may be sent now, and resumes reading when the client has caught up. */
@@ -126,7 +220,7 @@ export class Connection implements RequestSink {
     this.host.countBytes(0, before - this.out.pending);
     if (!done) {
       // Stop reading while a paused reader holds input or the output is over its limit.
-      if (!this.readPaused && (this.reader.isPaused || this.out.pending >= this.host.outputLimit)) {
+      if (!this.readPaused && (this.reader?.isPaused || this.out.pending >= this.host.outputLimit)) {
         this.readPaused = true;
         this.socket.pause();
       }
@@ -140,10 +234,22 @@ export class Connection implements RequestSink {
       this.readPaused = false;
       this.socket.resume();
     }
-    if (this.reader.isPaused && !this.waiting) {
+    if (this.reader?.isPaused && !this.waiting) {
       // Parse what was held back; its replies go out with the next tick's flush.
       this.reader.resume();
       this.host.scheduleFlush(this);
+    }
+  }
+
+  private sniff(first: number): void {
+    if (first === MAGIC) {
+      this.protocol = "binary";
+      this.reply = new BinaryReply(this.out);
+      this.reader = new RequestReader(this.host.limits, this);
+    } else {
+      this.protocol = "resp";
+      this.reply = new RespReply(this.out);
+      this.reader = new RespReader(this.host.limits.maxValue, this);
     }
   }
 
@@ -161,6 +267,41 @@ export class Connection implements RequestSink {
   private internalError(name: string, e: unknown): void {
     // A bug must not take the server down with it; the client gets a named error.
     log("error", `command ${name} from ${this.addr} failed: ${(e as Error).stack ?? e}`);
-    this.reply.error(ErrorCode.INTERNAL, `ERR internal error in ${name}: ${(e as Error).message}`);
+    this.reply!.error(ErrorCode.INTERNAL, `ERR internal error in ${name}: ${(e as Error).message}`);
   }
+}
+
+/** Fills `args` from a CALL value (u32 BE length + bytes, repeated); false when malformed. */
+function decodeCall(buf: Uint8Array, start: number, len: number, args: Args): boolean {
+  let p = start;
+  const end = start + len;
+  while (p < end) {
+    if (end - p < 4) return false;
+    const n = readU32(buf, p);
+    p += 4;
+    if (n > end - p) return false;
+    args.push(buf, p, n);
+    p += n;
+  }
+  return args.length > 0;
+}
+
+/** Redis's text for an unknown command, with the first arguments quoted. */
+function unknownCommand(args: Args): string {
+  let rest = "";
+  for (let i = 1; i < args.length && rest.length < 128; i++) rest += `'${args.text(i).slice(0, 128)}' `;
+  return `ERR unknown command '${args.text(0).slice(0, 128)}', with args beginning with: ${rest}`;
+}
+
+/** The error for a key argument outside 1..255 bytes, or null. */
+function badKey(spec: CommandSpec, args: Args): string | null {
+  const [first, lastSpec, step] = spec.keys;
+  if (first === 0) return null;
+  const last = lastSpec < 0 ? args.length + lastSpec : lastSpec;
+  for (let i = first; i <= last && i < args.length; i += step) {
+    const n = args.size(i);
+    if (n > MAX_KEY) return `ERR key is ${n} bytes; keys must be 1..${MAX_KEY} bytes`;
+    if (n === 0) return `ERR empty key; keys must be 1..${MAX_KEY} bytes`;
+  }
+  return null;
 }

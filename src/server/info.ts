@@ -3,6 +3,7 @@
 
 import type { Config } from "../config.ts";
 import type { PersistenceInfo } from "../persistence/persistence.ts";
+import { REDIS_COMPAT_VERSION } from "../commands/server.ts";
 import { VERSION } from "../version.ts";
 
 export interface InfoSource {
@@ -12,6 +13,7 @@ export interface InfoSource {
   readonly clientCount: number;
   readonly stats: ServerStats;
   readonly keys: number;
+  readonly expires: number;
   readonly dataBytes: number;
   readonly persistenceInfo: PersistenceInfo | null;
   readonly dataDir: string;
@@ -23,24 +25,31 @@ export interface ServerStats {
   commandsProcessed: number;
   netInputBytes: number;
   netOutputBytes: number;
+  expiredKeys: number;
 }
 
 type Section = (s: InfoSource) => [string, string | number][];
 
 const SECTIONS: Record<string, Section> = {
   server: (s) => [
+    ["redis_version", REDIS_COMPAT_VERSION],
     ["microdb_version", VERSION],
+    ["redis_mode", "standalone"],
+    ["os", `${process.platform} ${process.arch}`],
+    ["arch_bits", 64],
     ["bun_version", Bun.version],
     ["process_id", process.pid],
     ["tcp_port", s.port],
     ["bind", s.config.bind],
     ["uptime_in_seconds", Math.floor((Date.now() - s.startedAt) / 1000)],
+    ["uptime_in_days", Math.floor((Date.now() - s.startedAt) / 86_400_000)],
     ["executable", process.execPath],
     ["config_file", s.config.source ?? ""],
     ["threads", s.config.threads],
   ],
   clients: (s) => [
     ["connected_clients", s.clientCount],
+    ["blocked_clients", 0],
     ["maxclients", s.config.max_clients],
     ["client_output_limit", s.config.client_output_limit],
   ],
@@ -48,8 +57,10 @@ const SECTIONS: Record<string, Section> = {
     const m = process.memoryUsage();
     return [
       ["used_memory", m.heapUsed + m.external + m.arrayBuffers],
+      ["used_memory_human", `${((m.heapUsed + m.external + m.arrayBuffers) / 1048576).toFixed(2)}M`],
       ["used_memory_rss", m.rss],
       ["used_memory_dataset", s.dataBytes],
+      ["maxmemory", 0],
       ["max_value_size", s.config.max_value_size],
     ];
   },
@@ -58,6 +69,7 @@ const SECTIONS: Record<string, Section> = {
     if (!p) return [];
     const last = p.lastSnapshot;
     return [
+      ["loading", 0],
       ["data_dir", s.dataDir],
       ["aof_enabled", 1],
       ["appendfsync", s.config.appendfsync],
@@ -79,11 +91,12 @@ const SECTIONS: Record<string, Section> = {
     ["total_connections_received", s.stats.connectionsReceived],
     ["total_commands_processed", s.stats.commandsProcessed],
     ["rejected_connections", s.stats.rejectedConnections],
+    ["expired_keys", s.stats.expiredKeys],
     ["total_net_input_bytes", s.stats.netInputBytes],
     ["total_net_output_bytes", s.stats.netOutputBytes],
   ],
-  replication: (s) => [["role", s.config.role]],
-  keyspace: (s) => (s.keys > 0 ? [["db0", `keys=${s.keys},expires=0,avg_ttl=0`]] : []),
+  replication: () => [["role", "master"], ["connected_slaves", 0], ["master_repl_offset", 0]],
+  keyspace: (s) => (s.keys > 0 ? [["db0", `keys=${s.keys},expires=${s.expires},avg_ttl=0`]] : []),
 };
 
 export const INFO_SECTIONS = Object.keys(SECTIONS);

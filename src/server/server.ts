@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config } from "../config.ts";
 import { SHAPES, type CommandContext } from "../commands/table.ts";
-import { ErrorCode, type RequestLimits } from "../protocol/binary.ts";
+import { ErrorCode, Op, type RequestLimits } from "../protocol/binary.ts";
 import { Persistence } from "../persistence/persistence.ts";
 import { recover } from "../persistence/recovery.ts";
 import { Keyspace } from "../store/keyspace.ts";
@@ -15,6 +15,7 @@ import { log } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { renderInfo, type InfoSource, type ServerStats } from "./info.ts";
+import { ScanCursors } from "./scan-cursors.ts";
 
 /** Start-up failures that should end the process with one clear line (exit 1). */
 export class StartupError extends Error {
@@ -27,7 +28,7 @@ export class Server implements ConnectionHost, InfoSource {
   readonly outputLimit: number;
   readonly startedAt = Date.now();
   readonly stats: ServerStats = {
-    connectionsReceived: 0, rejectedConnections: 0, commandsProcessed: 0, netInputBytes: 0, netOutputBytes: 0,
+    connectionsReceived: 0, rejectedConnections: 0, commandsProcessed: 0, netInputBytes: 0, netOutputBytes: 0, expiredKeys: 0,
   };
   readonly context: CommandContext;
   readonly dataDir: string;
@@ -38,19 +39,37 @@ export class Server implements ConnectionHost, InfoSource {
   private tickScheduled = false;
   private readonly endOfTick = () => this.flushTick();
   private shuttingDown: Promise<void> | null = null;
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(readonly config: Config & { source: string | null }) {
     this.limits = { maxValue: config.max_value_size, shapes: SHAPES };
     this.outputLimit = config.client_output_limit;
     this.dataDir = resolve(config.data_dir);
+    this.requirePassword = config.requirepass !== "";
     this.context = {
       keyspace: this.keyspace,
+      config,
       info: (section) => renderInfo(this, section),
       log: (op, key, value) => this.persistence!.logWrite(op, key, value),
       writeError: () => this.persistence!.writeError,
       save: () => this.persistence!.save(),
+      bgsave: () => this.persistence!.bgsave(),
+      lastSave: () => Math.floor(this.persistence!.info().lastSaveTime / 1000),
+      shutdown: (save) => this.requestShutdown("SHUTDOWN command", save),
+      sessions: () => this.clients,
+      scanCursor: (id) => this.scans.take(id),
+      storeScanCursor: (it) => this.scans.put(it),
+    };
+    this.keyspace.onExpire = (key) => {
+      this.stats.expiredKeys++;
+      this.persistence?.logWrite(Op.DELETE, key, null);
     };
   }
+
+  readonly requirePassword: boolean;
+  private readonly scans = new ScanCursors();
+  /** Set by main: starts the graceful shutdown (and the exit after it). */
+  requestShutdown: (reason: string, save: boolean) => void = () => {};
 
   get port(): number {
     return this.listener?.port ?? this.config.port;
@@ -62,6 +81,10 @@ export class Server implements ConnectionHost, InfoSource {
 
   get keys(): number {
     return this.keyspace.size;
+  }
+
+  get expires(): number {
+    return this.keyspace.expiresCount;
   }
 
   get dataBytes(): number {
@@ -90,13 +113,23 @@ export class Server implements ConnectionHost, InfoSource {
   }
 
   holdAfterWrite(): number {
-    return this.config.appendfsync === "always" ? this.persistence!.aof.position : 0;
+    return this.persistence!.aof.position;
   }
 
+  /**
+   * A reply to a write leaves once its record is fsynced (always) or at least written to the OS
+   * (everysec, no): never while the record exists only in this process, as it would during a
+   * write failure or while the AOF switches files.
+   */
   durableOrWait(pos: number, conn: Connection): boolean {
     const aof = this.persistence!.aof;
-    if (pos <= aof.durable) return true;
-    aof.whenDurable(pos, () => conn.flush());
+    if (this.config.appendfsync === "always") {
+      if (pos <= aof.durable) return true;
+      aof.whenDurable(pos, () => conn.flush());
+    } else {
+      if (pos <= aof.writtenPosition) return true;
+      aof.whenWritten(pos, () => conn.flush());
+    }
     return false;
   }
 
@@ -136,6 +169,13 @@ export class Server implements ConnectionHost, InfoSource {
     } catch (e) {
       throw new StartupError(`cannot open the AOF in ${dataDir}: ${(e as Error).message}`);
     }
+
+    // Active expiry: a bounded look at keys with a TTL every 100 ms, so the loop is never held.
+    this.sweepTimer = setInterval(() => {
+      this.keyspace.sweep(200);
+      this.flushTick();
+    }, 100);
+    this.sweepTimer.unref?.();
 
     const server = this;
     try {
@@ -187,15 +227,16 @@ export class Server implements ConnectionHost, InfoSource {
    * Graceful shutdown: stop accepting, answer what was already read, write and fsync the AOF,
    * write a final snapshot, then close every connection.
    */
-  shutdown(reason: string): Promise<void> {
+  shutdown(reason: string, save = true): Promise<void> {
     if (this.shuttingDown) return this.shuttingDown;
-    log("info", `${reason}: shutting down`);
+    log("info", `${reason}: shutting down${save ? "" : " (no final snapshot)"}`);
     this.shuttingDown = (async () => {
       this.listener?.stop(false);
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
       for (const c of this.clients) c.stopReading();
       this.flushTick();
       try {
-        await this.persistence?.close();
+        await this.persistence?.close(save);
       } catch (e) {
         log("error", `while closing the data files: ${(e as Error).message}`);
       }

@@ -35,7 +35,7 @@ describe("client library", () => {
     expect(await c.exists("a")).toBe(false);
     const info = await c.info("keyspace");
     expect(info.startsWith("# Keyspace")).toBe(true);
-    await expect(c.info("bogus")).rejects.toMatchObject({ name: "ServerError", code: ErrorCode.BAD_ARGUMENTS });
+    expect(await c.info("bogus")).toBe(""); // Redis answers an unknown section with nothing
   });
 
   test("values and keys are binary-safe; an empty value is a value", async () => {

@@ -42,11 +42,18 @@ test.skipIf(!mounted)("disk full: writes held, then refused with MISCONF; reads 
   expect((refused as ServerError).message).toMatch(/^MISCONF Errors writing to the AOF file: write to appendonly.aof failed: .*(ENOSPC|space)/i);
   expect(s.output()).toMatch(/AOF: write to appendonly.aof failed: .*; writes are refused until it can be written again/);
 
+  // A snapshot would claim a log position the failing AOF cannot make durable: refused, not half-made.
+  const save = await other.save().then(() => null, (e: unknown) => e);
+  expect(save).toBeInstanceOf(ServerError);
+  expect((save as ServerError).code).toBe(ErrorCode.SAVE_FAILED);
+  expect((save as ServerError).message).toContain("the AOF is failing");
+
   rmSync(join(data, "filler"));
   await held; // the retry wrote it, fsynced it, and only then answered
   expect(answered).toBe(true);
   await other.set("another", "accepted again");
   expect(s.output()).toContain("AOF: writing works again");
+  await other.save(); // and snapshots work again, cutting the log
   c.close();
   other.close();
   await s.kill();

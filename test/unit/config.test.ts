@@ -16,7 +16,7 @@ import {
 
 const KNOWN_KEYS =
   "port, bind, data_dir, snapshot_interval, snapshot_commands, role, master_addr, threads, appendfsync, " +
-  "max_value_size, max_clients, client_output_limit, shutdown_file";
+  "max_value_size, max_clients, client_output_limit, shutdown_file, requirepass";
 
 const PORT_EXPECTS = "an integer 0..65535 (0 = any free port)";
 const SIZE_EXPECTS = "a size 1..4294967295 bytes (units k, kb, m, mb, g, gb allowed)";
@@ -93,6 +93,7 @@ describe("defaults", () => {
       max_clients: 10000,
       client_output_limit: 64 * 1024 * 1024,
       shutdown_file: "shutdown.txt",
+      requirepass: "",
       source: null,
     });
   });

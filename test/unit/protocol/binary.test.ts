@@ -263,7 +263,7 @@ describe("wire constants", () => {
     expect([MAGIC, PROTOCOL_VERSION, REQUEST_HEADER, RESPONSE_HEADER, MAX_KEY]).toEqual([0xdb, 1, 9, 6, 255]);
     // Subsets: later features may add opcodes and error codes, but these values are on the wire.
     expect(Op).toMatchObject({ PING: 0x01, GET: 0x10, SET: 0x11, DELETE: 0x12, EXISTS: 0x13, DBSIZE: 0x40, INFO: 0x41 });
-    expect(Status).toEqual({ OK: 0, VALUE: 1, NIL: 2, INTEGER: 3, ERROR: 4, STRING: 5 });
+    expect(Status).toEqual({ OK: 0, VALUE: 1, NIL: 2, INTEGER: 3, ERROR: 4, STRING: 5, ARRAY: 6 });
     expect(ErrorCode).toMatchObject({
       BAD_MAGIC: 1, BAD_VERSION: 2, UNKNOWN_OPCODE: 3, KEY_TOO_LONG: 4, VALUE_TOO_LARGE: 5,
       BAD_ARGUMENTS: 6, BAD_FLAGS: 7, MAX_CLIENTS: 8, INTERNAL: 9,
@@ -275,8 +275,9 @@ describe("wire constants", () => {
     expect(new Set(codes).size).toBe(codes.length);
   });
 
-  test("SHAPES knows exactly the Op opcodes, with the documented key/value rules", () => {
-    const ops = new Set<number>(Object.values(Op));
+  test("SHAPES knows exactly the client opcodes (Op minus the log-only ones), with the documented key/value rules", () => {
+    const logOnly = new Set<number>([Op.PEXPIREAT, Op.PERSIST, Op.FLUSHALL]);
+    const ops = new Set<number>(Object.values(Op).filter((op) => !logOnly.has(op)));
     const mismatched: number[] = [];
     for (let op = 0; op < 256; op++) if ((SHAPES[op] !== 0) !== ops.has(op)) mismatched.push(op);
     expect(mismatched).toEqual([]);
@@ -290,6 +291,9 @@ describe("wire constants", () => {
     expect(SHAPES[0x13]).toBe(Shape.KNOWN | K);
     expect(SHAPES[0x40]).toBe(Shape.KNOWN);
     expect(SHAPES[0x41]).toBe(Shape.KNOWN | Shape.VALUE_ALLOWED);
+    expect(SHAPES[0x42]).toBe(Shape.KNOWN);
+    expect(SHAPES[0xf0]).toBe(Shape.KNOWN | Shape.VALUE_ALLOWED | Shape.VALUE_REQUIRED);
+    for (const op of logOnly) expect(SHAPES[op]).toBe(0);
   });
 });
 
@@ -558,9 +562,9 @@ describe("RequestReader: header checks", () => {
 
   test("unknown opcode whose body arrives split across many chunks", () => {
     const body = pattern(5000, 3);
-    const stream = concat([rawRequest({ op: 0xf0, key: bytes("kk"), value: body }), ping, get]);
+    const stream = concat([rawRequest({ op: 0xe7, key: bytes("kk"), value: body }), ping, get]);
     const want: ReqEvent[] = [
-      { kind: "error", code: ErrorCode.UNKNOWN_OPCODE, message: "ERR unknown opcode 0xf0", fatal: false },
+      { kind: "error", code: ErrorCode.UNKNOWN_OPCODE, message: "ERR unknown opcode 0xe7", fatal: false },
       frame(Op.PING),
       frame(Op.GET, bytes("next")),
     ];
@@ -1107,8 +1111,8 @@ describe("ResponseReader", () => {
     const reader = new ResponseReader(LIMIT, rec);
     reader.feed(concat([0, 1, 2, 3, 4, 5].map((s) => rawResponse(s))));
     expect(rec.events.map((e) => (e.kind === "response" ? e.status : -1))).toEqual([0, 1, 2, 3, 4, 5]);
-    reader.feed(concat([rawResponse(0x06, bytes("x")), rawResponse(Status.OK)]));
-    expect(rec.events.slice(6)).toEqual([{ kind: "error", message: "unknown reply status 0x06" }]);
+    reader.feed(concat([rawResponse(0x07, bytes("x")), rawResponse(Status.OK)]));
+    expect(rec.events.slice(6)).toEqual([{ kind: "error", message: "unknown reply status 0x07" }]);
     expect(reader.isDead).toBe(true);
 
     const rec2 = new ResponseRecorder();

@@ -174,7 +174,7 @@ function isKeyspaceKey(k: string): boolean {
 }
 
 /** The live keyspace equals the model: entries() (never the sentinel), size, get, dataBytes. */
-function expectLiveEquals(w: World, checkSize: boolean): void {
+function expectLiveEquals(w: World): void {
   const seen = new Map<string, Uint8Array>();
   for (const [k, v] of w.ks.entries()) {
     expect(isKeyspaceKey(k)).toBe(true);
@@ -187,10 +187,8 @@ function expectLiveEquals(w: World, checkSize: boolean): void {
     expect(got).toBeDefined();
     expect(got!).toEqual(v);
   }
-  if (checkSize) {
-    expect(w.ks.size).toBe(w.live.size);
-    expect(w.ks.dataBytes).toBe(w.live.dataBytes);
-  }
+  expect(w.ks.size).toBe(w.live.size);
+  expect(w.ks.dataBytes).toBe(w.live.dataBytes);
 }
 
 function expectSameEntries(got: Map<string, Uint8Array>, want: Map<string, Uint8Array>): void {
@@ -201,11 +199,6 @@ function expectSameEntries(got: Map<string, Uint8Array>, want: Map<string, Uint8
     expect(g).toEqual(v);
   }
 }
-
-// BUG-1 (see the report): Keyspace.size is one too small once the view has passed the sentinel
-// and is still emitting saved old values (the sentinel is already deleted but `snap` is still
-// set). Flip this to true when that is fixed; the todo test below reproduces it.
-const CHECK_SIZE_WHILE_VIEW_RUNS = false;
 
 interface ViewResult {
   got: Map<string, Uint8Array>;
@@ -223,8 +216,8 @@ function driveView(w: World, rng: Rng, opsPerStep: number, stopAfter = Infinity)
   const r = { got, emitted: 0, duplicates: 0, calls: 0, done: false };
   for (;;) {
     for (let i = rng.int(0, opsPerStep); i > 0; i--) w.randomOp(rng);
-    if (CHECK_SIZE_WHILE_VIEW_RUNS) expect(w.ks.size).toBe(w.live.size);
-    if (rng.chance(0.05)) expectLiveEquals(w, CHECK_SIZE_WHILE_VIEW_RUNS);
+    expect(w.ks.size).toBe(w.live.size);
+    if (rng.chance(0.05)) expectLiveEquals(w);
     if (r.calls >= stopAfter) return r;
     const max = rng.int(1, 6);
     let n = 0;
@@ -243,6 +236,8 @@ function driveView(w: World, rng: Rng, opsPerStep: number, stopAfter = Infinity)
     r.calls++;
     r.emitted += n;
     expect(n).toBeLessThanOrEqual(max);
+    // Size is right in every phase: before the sentinel, while saved old values are emitted, after.
+    expect(w.ks.size).toBe(w.live.size);
     if (!more) {
       r.done = true;
       return r;
@@ -271,7 +266,7 @@ describe("point-in-time view against a model", () => {
       w.ks.beginSnapshot();
       w.born = [];
       expect(w.ks.size).toBe(w.live.size);
-      expectLiveEquals(w, true);
+      expectLiveEquals(w);
 
       const r = driveView(w, rng, rng.int(0, 6));
       expect(r.done).toBe(true);
@@ -280,11 +275,11 @@ describe("point-in-time view against a model", () => {
       totalDuplicates += r.duplicates;
 
       // After the view: live data is the model's, and size is right again.
-      expectLiveEquals(w, true);
+      expectLiveEquals(w);
       expect(() => w.ks.snapshotNext(1, () => {})).toThrow();
       // Writes after the view still work normally.
       for (let i = 0; i < 5; i++) w.randomOp(rng);
-      expectLiveEquals(w, true);
+      expectLiveEquals(w);
     }
     // The interleaving really did exercise duplicates (keys read in place, then touched).
     expect(totalDuplicates).toBeGreaterThan(0);
@@ -313,7 +308,7 @@ describe("point-in-time view against a model", () => {
       expectSameEntries(r.got, atStart);
       // Nothing was read in place, so nothing came twice.
       expect(r.duplicates).toBe(0);
-      expectLiveEquals(w, true);
+      expectLiveEquals(w);
     }
   });
 
@@ -332,7 +327,7 @@ describe("point-in-time view against a model", () => {
     const all = new Map<string, Uint8Array>();
     expect(w.ks.snapshotNext(1_000_000, (k, v) => all.set(k, v))).toBe(false);
     expectSameEntries(all, atStart);
-    expectLiveEquals(w, true);
+    expectLiveEquals(w);
   });
 
   test("an empty keyspace gives an empty view; a key set during it is not in it", () => {
@@ -359,19 +354,19 @@ describe("abortSnapshot and lifecycle", () => {
       w.born = [];
       const partial = driveView(w, rng, 4, rng.int(0, 30));
       if (!partial.done) w.ks.abortSnapshot();
-      expectLiveEquals(w, true);
+      expectLiveEquals(w);
       // Aborting again, or with nothing running, changes nothing.
       w.ks.abortSnapshot();
-      expectLiveEquals(w, true);
+      expectLiveEquals(w);
       for (let i = rng.int(0, 10); i > 0; i--) w.randomOp(rng);
-      expectLiveEquals(w, true);
+      expectLiveEquals(w);
 
       const atStart = new Map(w.live.map);
       w.ks.beginSnapshot();
       w.born = [];
       const r = driveView(w, rng, 4);
       expectSameEntries(r.got, atStart);
-      expectLiveEquals(w, true);
+      expectLiveEquals(w);
     }
   });
 
@@ -422,8 +417,9 @@ describe("abortSnapshot and lifecycle", () => {
   });
 });
 
-// BUG-1 reproduction, kept out of the normal run (bun test --todo runs it). Remove `.todo` once fixed.
-test.todo("BUG-1: size is one short while the view emits saved old values", () => {
+// Regression: size was one short once the view had passed the sentinel (deleted) but was still
+// emitting saved old values (the view still running).
+test("size is right while the view emits saved old values", () => {
   const ks = new Keyspace();
   ks.set("a", new Uint8Array([1]));
   ks.set("b", new Uint8Array([2]));
@@ -431,5 +427,9 @@ test.todo("BUG-1: size is one short while the view emits saved old values", () =
   ks.set("a", new Uint8Array([9])); // both start-time keys touched: their old values are saved
   ks.set("b", new Uint8Array([8]));
   expect(ks.snapshotNext(1, () => {})).toBe(true); // passes the sentinel, emits saved "a"
-  expect(ks.size).toBe(2); // actual: 1
+  expect(ks.size).toBe(2);
+  expect(ks.snapshotNext(1, () => {})).toBe(true); // emits saved "b"
+  expect(ks.size).toBe(2);
+  expect(ks.snapshotNext(1, () => {})).toBe(false);
+  expect(ks.size).toBe(2);
 });

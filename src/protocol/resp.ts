@@ -1,0 +1,266 @@
+// RESP2 request parsing: arrays of bulk strings (what client libraries send) and inline commands
+// (what telnet and `redis-cli` in some modes send). Pure codec, no I/O.
+//
+// A command is parsed straight from the receive chunk when it is whole; an incomplete one is kept,
+// from its first byte, until the bytes it needs have arrived (for a bulk string the exact count is
+// known, so a large value is not re-parsed on every read). Limits match the binary protocol's: a
+// bulk string longer than max_value_size, more than MAX_ARGS arguments, a malformed length or an
+// inline request over MAX_INLINE bytes is a protocol error ("ERR Protocol error: …"), after which
+// the reader is dead and the connection is closed, as Redis does.
+
+import { Args } from "../commands/args.ts";
+
+export const MAX_ARGS = 1024 * 1024;
+export const MAX_INLINE = 64 * 1024;
+/** Longest "*<n>\r\n" or "$<n>\r\n" line we accept (sign, 20 digits, CR LF). */
+const MAX_LINE = 24;
+
+export interface RespSink {
+  /** A whole command; args are views valid during the call only. Return false to pause. */
+  onCommand(args: Args): boolean;
+  /** Framing is lost: the reader is dead; reply with `message` and close. */
+  onProtocolError(message: string): void;
+}
+
+const INCOMPLETE = -1;
+const DEAD = -2;
+const EMPTY = new Uint8Array(0);
+
+export class RespReader {
+  private pending: Uint8Array = EMPTY;
+  private pendingLen = 0;
+  /** Bytes the incomplete command at the head of `pending` needs before parsing is retried. */
+  private need = 0;
+  private dead = false;
+  private paused = false;
+  private readonly args = new Args();
+  /** Position reached by the last parseOne (the end of a command, or how far it could see). */
+  private scanned = 0;
+
+  constructor(private readonly maxBulk: number, private readonly sink: RespSink) {}
+
+  get isDead(): boolean {
+    return this.dead;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  get buffered(): number {
+    return this.pendingLen;
+  }
+
+  feed(chunk: Uint8Array): void {
+    if (this.dead) return;
+    if (this.pendingLen === 0 && !this.paused) {
+      const stop = this.run(chunk, 0, chunk.length);
+      if (!this.dead) this.append(chunk, stop, chunk.length - stop);
+      return;
+    }
+    this.append(chunk, 0, chunk.length);
+    if (this.paused || this.pendingLen < this.need) return;
+    this.consume(this.run(this.pending, 0, this.pendingLen));
+  }
+
+  resume(): void {
+    if (this.dead || !this.paused) return;
+    this.paused = false;
+    this.consume(this.run(this.pending, 0, this.pendingLen));
+  }
+
+  private run(b: Uint8Array, pos: number, end: number): number {
+    while (pos < end) {
+      const r = this.parseOne(b, pos, end);
+      if (r === INCOMPLETE) break;
+      if (r === DEAD) return pos;
+      this.need = 0;
+      pos = r;
+      if (this.args.length > 0 && !this.sink.onCommand(this.args)) {
+        this.paused = true;
+        break;
+      }
+    }
+    return pos;
+  }
+
+  /** Parses one command at `pos`; returns the position after it, INCOMPLETE or DEAD. */
+  private parseOne(b: Uint8Array, pos: number, end: number): number {
+    const args = this.args;
+    args.reset();
+    if (b[pos] !== 0x2a /* * */) return this.inline(b, pos, end);
+    const count = this.readLength(b, pos + 1, end, "multibulk");
+    if (count === null) return this.dead ? DEAD : this.incomplete(pos, end);
+    let p = this.scanned;
+    if (count > MAX_ARGS) return this.die("ERR Protocol error: invalid multibulk length");
+    for (let i = 0; i < count; i++) {
+      if (p >= end) return this.incomplete(pos, end);
+      if (b[p] !== 0x24 /* $ */) return this.die(`ERR Protocol error: expected '$', got '${String.fromCharCode(b[p]!)}'`);
+      const len = this.readLength(b, p + 1, end, "bulk");
+      if (len === null) return this.dead ? DEAD : this.incomplete(pos, end);
+      if (len > this.maxBulk) return this.die("ERR Protocol error: invalid bulk length");
+      p = this.scanned;
+      if (end - p < len + 2) {
+        this.need = p + len + 2 - pos;
+        return INCOMPLETE;
+      }
+      args.push(b, p, len);
+      p += len + 2;
+    }
+    return p;
+  }
+
+  /** Reads a non-negative length line after its type byte; null when incomplete or dead. */
+  private readLength(b: Uint8Array, p: number, end: number, what: string): number | null {
+    let n = 0;
+    let digits = 0;
+    let neg = false;
+    for (let i = p; i < end; i++) {
+      const c = b[i]!;
+      if (c === 0x0d) {
+        if (i + 1 >= end) return null;
+        if (b[i + 1] !== 0x0a || digits === 0) break;
+        this.scanned = i + 2;
+        if (neg) {
+          // *-1 and *0 are empty commands Redis skips; a negative bulk length is an error.
+          if (what === "multibulk") return 0;
+          break;
+        }
+        return n;
+      }
+      if (c === 0x2d && i === p) {
+        neg = true;
+        continue;
+      }
+      if (c < 0x30 || c > 0x39 || ++digits > 19 || i - p > MAX_LINE) break;
+      n = n * 10 + (c - 0x30);
+    }
+    if (end - p <= MAX_LINE && !this.lineBroken(b, p, end)) return null;
+    this.die(`ERR Protocol error: invalid ${what} length`);
+    return null;
+  }
+
+  /** True when the bytes so far cannot be the start of a valid length line. */
+  private lineBroken(b: Uint8Array, p: number, end: number): boolean {
+    for (let i = p; i < end; i++) {
+      const c = b[i]!;
+      if (c === 0x0d) return i + 1 < end;
+      if (!(c >= 0x30 && c <= 0x39) && !(c === 0x2d && i === p)) return true;
+    }
+    return false;
+  }
+
+  private inline(b: Uint8Array, pos: number, end: number): number {
+    let nl = -1;
+    for (let i = pos; i < end; i++) {
+      if (b[i] === 0x0a) {
+        nl = i;
+        break;
+      }
+    }
+    if (nl < 0) {
+      if (end - pos > MAX_INLINE) return this.die("ERR Protocol error: too big inline request");
+      return this.incomplete(pos, end);
+    }
+    let lineEnd = nl;
+    if (lineEnd > pos && b[lineEnd - 1] === 0x0d) lineEnd--;
+    const parts = splitInline(b.subarray(pos, lineEnd));
+    if (parts === null) return this.die("ERR Protocol error: unbalanced quotes in request");
+    for (const part of parts) this.args.push(part, 0, part.length);
+    return nl + 1;
+  }
+
+  private incomplete(pos: number, end: number): number {
+    this.need = end - pos + 1;
+    return INCOMPLETE;
+  }
+
+  private die(message: string): number {
+    this.dead = true;
+    this.sink.onProtocolError(message);
+    return DEAD;
+  }
+
+  private append(src: Uint8Array, from: number, n: number): void {
+    if (n <= 0) return;
+    const need = this.pendingLen + n;
+    if (need > this.pending.length) {
+      // Memory follows the bytes that arrived, not the length a header announced.
+      let target = Math.max(need, 16 * 1024, this.pending.length * 2);
+      if (this.need >= need) target = Math.min(target, this.need);
+      const next = new Uint8Array(target);
+      next.set(this.pending.subarray(0, this.pendingLen));
+      this.pending = next;
+    }
+    this.pending.set(src.subarray(from, from + n), this.pendingLen);
+    this.pendingLen = need;
+  }
+
+  private consume(n: number): void {
+    if (n === 0) return;
+    if (n < this.pendingLen) this.pending.copyWithin(0, n, this.pendingLen);
+    this.pendingLen -= n;
+    if (this.pending.length > 1024 * 1024 && this.pendingLen < 16 * 1024) {
+      this.pending = this.pending.slice(0, Math.max(this.pendingLen, 16 * 1024));
+    }
+  }
+}
+
+/**
+ * Splits an inline command like Redis's sdssplitargs: spaces separate arguments; "double quotes"
+ * take \n \r \t \b \a \\ \" and \xHH escapes; 'single quotes' take \'. Null on unbalanced quotes.
+ */
+export function splitInline(line: Uint8Array): Uint8Array[] | null {
+  const out: Uint8Array[] = [];
+  let i = 0;
+  const n = line.length;
+  const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0b || c === 0x0c || c === 0x0d || c === 0x0a;
+  while (i < n) {
+    while (i < n && isSpace(line[i]!)) i++;
+    if (i >= n) break;
+    const cur: number[] = [];
+    let inDq = false, inSq = false;
+    for (;;) {
+      if (i >= n) {
+        if (inDq || inSq) return null;
+        break;
+      }
+      const c = line[i]!;
+      if (inDq) {
+        if (c === 0x5c && i + 3 < n && line[i + 1] === 0x78 && isHex(line[i + 2]!) && isHex(line[i + 3]!)) {
+          cur.push(parseInt(String.fromCharCode(line[i + 2]!, line[i + 3]!), 16));
+          i += 3;
+        } else if (c === 0x5c && i + 1 < n) {
+          const e = line[++i]!;
+          cur.push(e === 0x6e ? 0x0a : e === 0x72 ? 0x0d : e === 0x74 ? 0x09 : e === 0x62 ? 0x08 : e === 0x61 ? 0x07 : e);
+        } else if (c === 0x22) {
+          if (i + 1 < n && !isSpace(line[i + 1]!)) return null;
+          inDq = false;
+          i++;
+          break;
+        } else cur.push(c);
+      } else if (inSq) {
+        if (c === 0x5c && i + 1 < n && line[i + 1] === 0x27) {
+          cur.push(0x27);
+          i++;
+        } else if (c === 0x27) {
+          if (i + 1 < n && !isSpace(line[i + 1]!)) return null;
+          inSq = false;
+          i++;
+          break;
+        } else cur.push(c);
+      } else if (isSpace(c)) {
+        break;
+      } else if (c === 0x22 && cur.length === 0) inDq = true;
+      else if (c === 0x27 && cur.length === 0) inSq = true;
+      else cur.push(c);
+      i++;
+    }
+    out.push(new Uint8Array(cur));
+  }
+  return out;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+}

@@ -1,0 +1,27 @@
+// SCAN cursors: each is a live iterator over the keyspace, kept by id between calls. A Map
+// iterator visits every key present for its whole life exactly once, which is SCAN's promise.
+// The table is bounded: the least recently used cursor is dropped past MAX_CURSORS, and a dropped
+// or unknown cursor is an error rather than a silent restart.
+
+const MAX_CURSORS = 1024;
+
+export class ScanCursors {
+  private readonly live = new Map<number, Iterator<string>>();
+  private next = 1;
+
+  /** Stores an iterator and returns its cursor id (never 0, which means "start"). */
+  put(it: Iterator<string>): number {
+    const id = this.next++;
+    if (this.next > 2 ** 52) this.next = 1;
+    this.live.set(id, it);
+    if (this.live.size > MAX_CURSORS) this.live.delete(this.live.keys().next().value!);
+    return id;
+  }
+
+  /** Removes and returns the iterator for a cursor id (a continuing scan gets a new id). */
+  take(id: number): Iterator<string> | undefined {
+    const it = this.live.get(id);
+    this.live.delete(id);
+    return it;
+  }
+}
