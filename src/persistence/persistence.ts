@@ -9,6 +9,8 @@ import type { Keyspace } from "../store/keyspace.ts";
 import { Aof, type AofStart } from "./aof.ts";
 import { saveSnapshot, type SnapshotStats } from "./snapshot.ts";
 
+const BACKOFF = 4;
+
 export interface PersistenceInfo {
   aofHealthy: boolean;
   aofError: string | null;
@@ -37,6 +39,14 @@ export class Persistence {
   private lastStats: SnapshotStats | null = null;
   private taken = 0;
   private readonly timer: ReturnType<typeof setInterval>;
+  /**
+   * Automatic snapshots start no sooner than this: after each one, BACKOFF times its duration.
+   * Under a heavy write load snapshot_commands is reached again at once, and back-to-back
+   * snapshots of a large keyspace would take the loop from the clients; this keeps automatic
+   * snapshots to at most 1/(BACKOFF+1) of the time. SAVE, BGSAVE and shutdown do not wait.
+   */
+  private notBefore = 0;
+  private backoffTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly dir: string,
@@ -112,6 +122,7 @@ export class Persistence {
    */
   async close(save = true): Promise<void> {
     clearInterval(this.timer);
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.aof.endOfTick();
     if (this.running) await this.running;
     if (save && this.aof.position > this.savedPosition) await this.startSnapshot();
@@ -119,8 +130,20 @@ export class Persistence {
   }
 
   private trigger(): void {
-    if (this.running) this.triggered = true;
-    else void this.startSnapshot();
+    if (this.running) {
+      this.triggered = true;
+      return;
+    }
+    const wait = this.notBefore - Date.now();
+    if (wait <= 0) {
+      void this.startSnapshot();
+    } else if (this.backoffTimer === null) {
+      this.backoffTimer = setTimeout(() => {
+        this.backoffTimer = null;
+        if (!this.running && this.aof.position > this.savedPosition) void this.startSnapshot();
+      }, wait);
+      this.backoffTimer.unref?.();
+    }
   }
 
   private checkInterval(): void {
@@ -143,6 +166,7 @@ export class Persistence {
     this.keyspace.beginSnapshot();
     this.writesSinceSnapshot = 0;
     this.runningPosition = position;
+    const began = Date.now();
     this.running = (async () => {
       try {
         const stats = await saveSnapshot(this.keyspace, this.dir, position, () => this.aof.waitDurable(position));
@@ -160,10 +184,11 @@ export class Persistence {
       } finally {
         this.running = null;
         this.runningPosition = -1;
+        this.notBefore = Date.now() + BACKOFF * (Date.now() - began);
       }
       if (this.triggered) {
         this.triggered = false;
-        if (this.aof.position > this.savedPosition) void this.startSnapshot();
+        if (this.aof.position > this.savedPosition) this.trigger();
       }
     })();
     return this.running;

@@ -1,7 +1,8 @@
 // dump.rdb: a point-in-time image of the keyspace, and the AOF position it covers.
 //
 //   header  magic "MDBSNAP" + format version 1 (8 bytes), AOF position (u64 BE), created at ms (u64 BE)
-//   entries kind (u8: 0 = string), key length (u8), value length (u32 BE), key, value
+//   entries kind (u8: 0 = string, 1 = string with expiry), key length (u8), value length (u32 BE),
+//           [kind 1: expiry, absolute ms (u64 BE)], key, value
 //   end     kind 0xFF, entry count (u64 BE), CRC32 of every byte before it (u32 BE)
 //
 // Writing walks the keyspace's point-in-time view (keyspace.ts) in slices between event-loop
@@ -23,8 +24,10 @@ export const SNAPSHOT_TMP = "dump.rdb.tmp";
 export const SNAPSHOT_HEADER = 24;
 const SNAP_MAGIC = new Uint8Array([0x4d, 0x44, 0x42, 0x53, 0x4e, 0x41, 0x50, 0x01]);
 const KIND_STRING = 0x00;
+const KIND_STRING_EXPIRY = 0x01;
 const KIND_END = 0xff;
 const ENTRY_HEADER = 6;
+const EXPIRY_FIELD = 8;
 const FOOTER = 1 + 8 + 4;
 /** A slice ends after this much time... */
 export const SLICE_BUDGET_MS = 1;
@@ -68,19 +71,24 @@ export async function writeSnapshotStream(ks: Keyspace, position: number, sink: 
       let buf: Uint8Array = sliceBuf;
       let len = 0;
       let n = 0;
-      const emit = (key: string, value: Uint8Array) => {
+      const emit = (key: string, value: Uint8Array, expireAt: number) => {
         const large = value.length >= LARGE_VALUE;
-        const need = ENTRY_HEADER + key.length + (large ? 0 : value.length);
+        const extra = expireAt > 0 ? EXPIRY_FIELD : 0;
+        const need = ENTRY_HEADER + extra + key.length + (large ? 0 : value.length);
         if (len + need > buf.length) {
           // Only an entry larger than the room left gets here (slices stop at SLICE_BYTES).
           chunks.push(buf.subarray(0, len));
           buf = new Uint8Array(Math.max(need, SLICE_BYTES));
           len = 0;
         }
-        buf[len] = KIND_STRING;
+        buf[len] = extra ? KIND_STRING_EXPIRY : KIND_STRING;
         buf[len + 1] = key.length;
         writeU32(buf, len + 2, value.length);
         len += ENTRY_HEADER;
+        if (extra) {
+          writeU64(buf, len, expireAt);
+          len += EXPIRY_FIELD;
+        }
         for (let i = 0; i < key.length; i++) buf[len + i] = key.charCodeAt(i);
         len += key.length;
         if (large) {
@@ -237,16 +245,21 @@ export function loadSnapshot(path: string, ks: Keyspace): LoadedSnapshot {
       if (!w.need(1)) throw bad("file ends before the end marker (truncated)");
       const kind = w.buf[w.start]!;
       if (kind === KIND_END) break;
-      if (kind !== KIND_STRING) throw bad(`unknown entry kind 0x${kind.toString(16)}`);
-      if (!w.need(ENTRY_HEADER)) throw bad("file ends inside an entry header (truncated)");
+      if (kind !== KIND_STRING && kind !== KIND_STRING_EXPIRY) throw bad(`unknown entry kind 0x${kind.toString(16)}`);
+      const head = ENTRY_HEADER + (kind === KIND_STRING_EXPIRY ? EXPIRY_FIELD : 0);
+      if (!w.need(head)) throw bad("file ends inside an entry header (truncated)");
       const keyLen = w.buf[w.start + 1]!;
       const valueLen = readU32(w.buf, w.start + 2);
+      const expireAt = kind === KIND_STRING_EXPIRY ? readU64(w.buf, w.start + ENTRY_HEADER) : 0;
       if (keyLen === 0) throw bad("entry with an empty key");
-      if (w.offset + ENTRY_HEADER + keyLen + valueLen > size) throw bad(`entry claims ${valueLen} value bytes past the end of the file`);
-      if (!w.need(ENTRY_HEADER + keyLen + valueLen)) throw bad("file ends inside an entry (truncated)");
-      const at = w.start + ENTRY_HEADER;
-      ks.set(keyFromBytes(w.buf, at, keyLen), w.buf.subarray(at + keyLen, at + keyLen + valueLen));
-      w.consume(ENTRY_HEADER + keyLen + valueLen);
+      if (w.offset + head + keyLen + valueLen > size) throw bad(`entry claims ${valueLen} value bytes past the end of the file (truncated)`);
+      if (!w.need(head + keyLen + valueLen)) throw bad("file ends inside an entry (truncated)");
+      const at = w.start + head;
+      const key = keyFromBytes(w.buf, at, keyLen);
+      ks.set(key, w.buf.subarray(at + keyLen, at + keyLen + valueLen));
+      // An expired key is loaded with its time and goes the usual way (a logged delete).
+      if (expireAt > 0) ks.setExpireRaw(key, expireAt);
+      w.consume(head + keyLen + valueLen);
       entries++;
     }
     const endAt = w.offset;

@@ -1,0 +1,224 @@
+// End-to-end load benchmark: the compiled microdb against redis-server on the same machine, both
+// with an AOF at appendfsync everysec and their default compaction, driven by the same generator
+// (redis-benchmark). Rows: SET and GET with 16 B and 1 KiB values at -c 50 -P 1, -c 50 -P 16 and
+// -c 1 -P 1 (-r 100000), plus RSS after loading 1M keys x 16 B and 100k keys x 1 KiB (redis-cli
+// --pipe). Runs alternate microdb / Redis and repeat; the table holds medians and the ratio
+// microdb/Redis, and is also written as JSON and an SVG bar chart into bench/results/.
+//
+// Run: npm run bench:load [-- --reps 3 --quick]. Needs Debian's redis-server and redis-tools.
+
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values: opt } = parseArgs({
+  options: { reps: { type: "string", default: "3" }, quick: { type: "boolean", default: false } },
+});
+const REPS = Number(opt.reps);
+const QUICK = opt.quick;
+const ROOT = join(import.meta.dir, "..");
+const RESULTS = join(ROOT, "bench", "results");
+
+for (const tool of ["redis-server", "redis-benchmark", "redis-cli"]) {
+  if (!Bun.which(tool)) {
+    console.error(`bench/load.ts needs ${tool} (Debian packages redis-server and redis-tools)`);
+    process.exit(1);
+  }
+}
+
+type Kind = "microdb" | "redis";
+
+interface Server {
+  kind: Kind;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function freePort(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = l.port;
+  l.stop(true);
+  return p;
+}
+
+async function waitPing(port: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const r = Bun.spawnSync(["redis-cli", "-p", String(port), "ping"]);
+    if (r.stdout.toString().trim() === "PONG") return;
+    await Bun.sleep(20);
+  }
+  throw new Error(`no PONG on port ${port}`);
+}
+
+async function start(kind: Kind): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${kind}-`));
+  const port = freePort();
+  const cmd = kind === "microdb"
+    ? [join(ROOT, "microdb"), "--port", String(port), "--data-dir", join(dir, "data")]
+    : ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes",
+      "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--logfile", join(dir, "redis.log")];
+  const env = kind === "microdb" ? { ...process.env, MICRODB_APPENDFSYNC: "everysec" } : process.env;
+  const proc = Bun.spawn(cmd, { cwd: dir, env, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  await waitPing(port);
+  return {
+    kind,
+    port,
+    pid: proc.pid,
+    stop: async () => {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Sample {
+  rps: number;
+  p99: number;
+}
+
+/** One redis-benchmark run of SET then GET; returns figures per test name. */
+function benchmark(port: number, clients: number, pipeline: number, size: number, n: number): Record<string, Sample> {
+  const r = Bun.spawnSync([
+    "redis-benchmark", "-p", String(port), "-t", "set,get", "-c", String(clients), "-P", String(pipeline),
+    "-d", String(size), "-r", "100000", "-n", String(n), "--csv",
+  ], { timeout: 300_000 });
+  const out = r.stdout.toString();
+  if (r.exitCode !== 0) throw new Error(`redis-benchmark failed (${r.exitCode}): ${r.stderr}`);
+  const rows: Record<string, Sample> = {};
+  for (const line of out.split("\n")) {
+    const cells = line.split(",").map((c) => c.replace(/"/g, ""));
+    if (cells[0] === "SET" || cells[0] === "GET") rows[cells[0]] = { rps: Number(cells[1]), p99: Number(cells[6]) };
+  }
+  if (!rows.SET || !rows.GET) throw new Error(`unexpected redis-benchmark output:\n${out}`);
+  return rows;
+}
+
+function rss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/** Loads `count` keys of `size` bytes with redis-cli --pipe; returns RSS afterwards. */
+async function loadAndMeasure(kind: Kind, count: number, size: number): Promise<number> {
+  const s = await start(kind);
+  try {
+    const value = "x".repeat(size);
+    const parts: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = `key:${i}`;
+      parts.push(`*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${size}\r\n${value}\r\n`);
+    }
+    const input = new TextEncoder().encode(parts.join(""));
+    const p = Bun.spawn(["redis-cli", "-p", String(s.port), "--pipe"], { stdin: input, stdout: "pipe", stderr: "pipe" });
+    const text = await new Response(p.stdout).text();
+    await p.exited;
+    if (!/errors: 0, replies: \d+/.test(text)) throw new Error(`--pipe failed: ${text}`);
+    await Bun.sleep(1500); // let an AOF rewrite / snapshot triggered by the load settle
+    return rss(s.pid);
+  } finally {
+    await s.stop();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Row {
+  name: string;
+  unit: string;
+  microdb: number;
+  redis: number;
+  /** For throughput rows higher is better; for memory and latency lower is better. */
+  better: "higher" | "lower";
+}
+
+const configs: { c: number; P: number; n: number }[] = QUICK
+  ? [{ c: 50, P: 16, n: 100_000 }]
+  : [{ c: 50, P: 1, n: 100_000 }, { c: 50, P: 16, n: 400_000 }, { c: 1, P: 1, n: 20_000 }];
+const sizes = QUICK ? [16] : [16, 1024];
+
+const samples = new Map<string, { microdb: Sample[]; redis: Sample[] }>();
+for (let rep = 0; rep < REPS; rep++) {
+  for (const { c, P, n } of configs) {
+    for (const size of sizes) {
+      // Alternate which server goes first, so drift in the machine does not favour one.
+      const order: Kind[] = rep % 2 === 0 ? ["microdb", "redis"] : ["redis", "microdb"];
+      for (const kind of order) {
+        const s = await start(kind);
+        try {
+          const rows = benchmark(s.port, c, P, size, n);
+          for (const test of ["SET", "GET"] as const) {
+            const key = `${test} -c ${c} -P ${P} ${size === 16 ? "16 B" : "1 KiB"}`;
+            if (!samples.has(key)) samples.set(key, { microdb: [], redis: [] });
+            samples.get(key)![kind].push(rows[test]!);
+          }
+          console.error(`rep ${rep + 1}/${REPS} ${kind} -c ${c} -P ${P} -d ${size}: SET ${rows.SET!.rps} GET ${rows.GET!.rps} rps`);
+        } finally {
+          await s.stop();
+        }
+      }
+    }
+  }
+}
+
+const rows: Row[] = [];
+for (const [name, s] of samples) {
+  rows.push({ name: `${name} (req/s)`, unit: "req/s", microdb: median(s.microdb.map((x) => x.rps)), redis: median(s.redis.map((x) => x.rps)), better: "higher" });
+  if (name.includes("-P 1 ")) {
+    rows.push({ name: `${name} p99 (ms)`, unit: "ms", microdb: median(s.microdb.map((x) => x.p99)), redis: median(s.redis.map((x) => x.p99)), better: "lower" });
+  }
+}
+const memory: [string, number, number][] = QUICK ? [["RSS, 100k x 16 B", 100_000, 16]] : [["RSS, 1M keys x 16 B", 1_000_000, 16], ["RSS, 100k keys x 1 KiB", 100_000, 1024]];
+for (const [name, count, size] of memory) {
+  const m: number[] = [], r: number[] = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    if (rep % 2 === 0) {
+      m.push(await loadAndMeasure("microdb", count, size));
+      r.push(await loadAndMeasure("redis", count, size));
+    } else {
+      r.push(await loadAndMeasure("redis", count, size));
+      m.push(await loadAndMeasure("microdb", count, size));
+    }
+    console.error(`rep ${rep + 1}/${REPS} ${name}: microdb ${(m.at(-1)! / 1048576).toFixed(0)} MiB, redis ${(r.at(-1)! / 1048576).toFixed(0)} MiB`);
+  }
+  rows.push({ name: `${name} (MiB)`, unit: "MiB", microdb: median(m) / 1048576, redis: median(r) / 1048576, better: "lower" });
+}
+
+const fmt = (x: number, unit: string) => (unit === "req/s" ? Math.round(x).toLocaleString("en-US") : x.toFixed(unit === "ms" ? 3 : 1));
+const redisVersion = Bun.spawnSync(["redis-server", "--version"]).stdout.toString().trim().split(" ").slice(0, 3).join(" ");
+const header = `| row | microdb | Redis | microdb/Redis |\n|---|---:|---:|---:|`;
+const lines = rows.map((r) => `| ${r.name} | ${fmt(r.microdb, r.unit)} | ${fmt(r.redis, r.unit)} | ${(r.microdb / r.redis).toFixed(2)} |`);
+const table = [header, ...lines].join("\n");
+console.log(`medians of ${REPS} alternating runs; ${redisVersion}; both appendfsync everysec; redis-benchmark -r 100000\n`);
+console.log(table);
+
+mkdirSync(RESULTS, { recursive: true });
+const stamp = new Date().toISOString();
+writeFileSync(join(RESULTS, "load.json"), JSON.stringify({ date: stamp, reps: REPS, redis: redisVersion, rows }, null, 2) + "\n");
+writeFileSync(join(RESULTS, "load.md"), `${table}\n`);
+writeFileSync(join(RESULTS, "load.svg"), svg(rows, stamp));
+console.error(`wrote ${join(RESULTS, "load.json")}, load.md and load.svg`);
+
+/** A horizontal bar chart of the microdb/Redis ratio per row (1.0 = parity). */
+function svg(rows: Row[], date: string): string {
+  const rowH = 26, left = 320, width = 860, max = Math.max(2, ...rows.map((r) => r.microdb / r.redis));
+  const scale = (width - left - 80) / max;
+  const bars = rows.map((r, i) => {
+    const ratio = r.microdb / r.redis;
+    const good = r.better === "higher" ? ratio >= 1 : ratio <= 1;
+    const y = 40 + i * rowH;
+    return `<text x="${left - 8}" y="${y + 16}" text-anchor="end" font-size="12">${r.name.replace(/&/g, "&amp;")}</text>` +
+      `<rect x="${left}" y="${y + 4}" width="${(ratio * scale).toFixed(1)}" height="16" fill="${good ? "#3a7" : "#d64"}"/>` +
+      `<text x="${left + ratio * scale + 6}" y="${y + 16}" font-size="12">${ratio.toFixed(2)}</text>`;
+  }).join("\n");
+  const one = left + scale;
+  const h = 60 + rows.length * rowH;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" font-family="sans-serif">
+<text x="10" y="22" font-size="14">microdb / Redis (bench/load.ts, ${date}); green = microdb better</text>
+<line x1="${one}" y1="34" x2="${one}" y2="${h - 10}" stroke="#333" stroke-dasharray="4 3"/>
+${bars}
+</svg>
+`;
+}
