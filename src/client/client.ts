@@ -298,7 +298,7 @@ export class Client implements ResponseSink {
 
   private deliver(reply: RawReply): void {
     if (this.head >= this.pending.length) {
-      // A server may refuse a connection before any call (max_clients): report its error as such.
+      // An error with no call waiting (a refusal): report the server's words, not a framing error.
       this.fail(reply.status === Status.ERROR ? serverError(reply.payload)
         : new ProtocolError(`reply from ${this.addr} with no call waiting for it`));
       return;

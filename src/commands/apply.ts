@@ -26,13 +26,14 @@ export function applyMutation(
       ks.forget(key);
       return null;
     case Op.PEXPIREAT: {
-      const at = Number(Buffer.from(value).toString("latin1"));
+      const text = Buffer.from(value).toString("latin1");
+      const at = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
       if (!Number.isSafeInteger(at) || at <= 0) return `bad expiry time in a PEXPIREAT record`;
       ks.setExpireRaw(key, at);
       return null;
     }
     case Op.PERSIST:
-      ks.persist(key);
+      ks.persistRaw(key);
       return null;
     default:
       return `opcode 0x${op.toString(16)} is not a logged mutation`;

@@ -3,7 +3,7 @@
 
 import { ErrorCode, Op } from "../protocol/binary.ts";
 import { globMatcher } from "./glob.ts";
-import { ERR_NOT_INT, ERR_SYNTAX, expireKey } from "./strings.ts";
+import { ERR_NOT_INT, ERR_SYNTAX, expireKey, validExpiry } from "./strings.ts";
 import type { Args } from "./args.ts";
 import type { Reply } from "./reply.ts";
 import type { CommandContext, CommandSpec } from "./table.ts";
@@ -14,7 +14,7 @@ function expire(ctx: CommandContext, args: Args, reply: Reply, unitMs: number, n
   if (n === null) return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_NOT_INT);
   const ks = ctx.keyspace;
   const at = ks.now() + n * unitMs;
-  if (!Number.isSafeInteger(at)) return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR invalid expire time in '${name}' command`);
+  if (!validExpiry(at)) return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR invalid expire time in '${name}' command`);
   let nx = false, xx = false, gt = false, lt = false;
   for (let i = 3; i < args.length; i++) {
     const o = args.lower(i);

@@ -324,7 +324,9 @@ export const serverCommands: CommandSpec[] = [
         const o = args.lower(i);
         if (o === "nosave") save = false;
         else if (o === "save") save = true;
-        else if (o !== "now" && o !== "force" && o !== "abort") return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
+        // A shutdown here is never left half-way waiting, so there is nothing to abort.
+        else if (o === "abort") return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR No shutdown in progress.");
+        else if (o !== "now" && o !== "force") return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
       }
       // Like Redis, no reply: the connection closes when the server exits.
       ctx.shutdown(save);

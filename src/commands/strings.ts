@@ -13,6 +13,13 @@ const ERR_OVERFLOW = "ERR increment or decrement would overflow";
 
 const utf8 = new TextEncoder();
 
+/** Latest expiry accepted (year 9999): later times are almost certainly a unit mistake. */
+export const MAX_EXPIRY_MS = 253_402_300_799_999;
+
+export function validExpiry(at: number): boolean {
+  return Number.isSafeInteger(at) && at <= MAX_EXPIRY_MS;
+}
+
 /** Stores a value and logs it; with keepTtl an existing expiry stays and is logged again. */
 export function store(ctx: CommandContext, key: string, value: Uint8Array, keepTtl: boolean): void {
   const ks = ctx.keyspace;
@@ -96,7 +103,14 @@ export const stringCommands: CommandSpec[] = [
           if (n <= 0) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid expire time in 'set' command");
           const now = ctx.keyspace.now();
           expireAt = opt === "ex" ? now + n * 1000 : opt === "px" ? now + n : opt === "exat" ? n * 1000 : n;
+          if (!validExpiry(expireAt)) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid expire time in 'set' command");
         } else return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
+      }
+      if (!nx && !xx && !get) {
+        // The common case needs no look at the old value.
+        store(ctx, key, args.bytes(2), keepTtl);
+        if (expireAt > 0) expireKey(ctx, key, expireAt);
+        return reply.ok();
       }
       const old = ctx.keyspace.get(key);
       const reply0 = () => (get ? (old === undefined ? reply.nil() : reply.value(old)) : reply.nil());

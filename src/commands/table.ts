@@ -81,8 +81,10 @@ export const BY_NAME: ReadonlyMap<string, CommandSpec> = (() => {
   return m;
 })();
 
+const WRITES = new Set(COMMANDS.filter((c) => c.flags.includes("write")));
+
 export function isWrite(spec: CommandSpec): boolean {
-  return spec.flags.includes("write");
+  return WRITES.has(spec);
 }
 
 const KEY = Shape.KEY_ALLOWED | Shape.KEY_REQUIRED;

@@ -19,7 +19,7 @@
 // A failed write or fsync is never ignored: the batch is kept and retried every second, `healthy`
 // turns false (the server refuses writes meanwhile) and the log says why.
 
-import { closeSync, fsync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { AppendFsync } from "../config.ts";
 import { log } from "../log.ts";
@@ -310,6 +310,7 @@ export class Aof {
         await fsyncDirAsync(this.dir);
       } catch (e) {
         closeSync(fd);
+        rmSync(this.path(AOF_NEXT), { force: true });
         throw e;
       }
       closeSync(this.fd);

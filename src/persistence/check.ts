@@ -30,7 +30,7 @@ export function runCheck(args: string[]): number {
   const snap = report.snapshot;
   process.stdout.write(`dump.rdb: ${snap ? `ok, ${snap.entries} entries covering log position ${snap.position}` : "absent"}\n`);
   process.stdout.write(`AOF: ${report.replayed + report.skipped} records ok (${report.skipped} already in the snapshot), appends continue in ${report.aof.file}\n`);
-  for (const n of report.notes) process.stdout.write(`note: ${fix ? "" : "(with --fix) "}${n}\n`);
+  for (const n of report.notes) process.stdout.write(`note: ${n}\n`);
   for (const t of report.torn) {
     process.stdout.write(fix
       ? `FIXED: ${t.file}: torn last record at byte offset ${t.offset} truncated (${t.bytes} bytes)\n`

@@ -10,7 +10,7 @@
 // it, a bad header, a corrupt snapshot) stops start-up with an error naming the file and offset;
 // nothing starts silently empty. `microdb check` runs the same scan without a server.
 
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { applyMutation } from "../commands/apply.ts";
 import type { Keyspace } from "../store/keyspace.ts";
@@ -66,6 +66,14 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
   };
 
   const files = [AOF_FILE, AOF_NEXT].filter((f) => existsSync(join(dir, f)));
+  const nextPath = join(dir, AOF_NEXT);
+  if (files.includes(AOF_NEXT) && statSync(nextPath).size === AOF_HEADER && !("error" in readAofHeader(readFileSync(nextPath)))) {
+    // A next file with no records (a switch that did not finish) holds nothing; appends go on
+    // where the log ends, and a torn tail before it is still the log's last record.
+    notes.push(`${removed} ${AOF_NEXT}: it has no records`);
+    if (opts.truncateTorn) rmSync(nextPath);
+    files.pop();
+  }
   /** Files that were read, with the log position each ends at. */
   const seen: { file: AofStart["file"]; base: number; size: number }[] = [];
   for (let i = 0; i < files.length; i++) {
@@ -86,6 +94,7 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
         }
         throw new RecoveryError(`${path}: ${header.error} at byte offset 0`);
       }
+
       if (header.base > applied) {
         throw new RecoveryError(
           `${path}: starts at log position ${header.base}, but the data before it ends at ${applied}` +

@@ -173,12 +173,13 @@ export class Connection implements RequestSink, RespSink, Session {
       return this.canContinue();
     }
     this.lastCommand = spec.name;
-    if (!this.authenticated && !spec.flags.includes("noauth")) {
-      reply.error(ErrorCode.NOAUTH, "NOAUTH Authentication required.");
-      return this.canContinue();
-    }
+    // Redis's order: arity, then authentication.
     if (!arityOk(spec, args.length)) {
       reply.error(ErrorCode.BAD_ARGUMENTS, arityError(spec.name));
+      return this.canContinue();
+    }
+    if (!this.authenticated && !spec.flags.includes("noauth")) {
+      reply.error(ErrorCode.NOAUTH, "NOAUTH Authentication required.");
       return this.canContinue();
     }
     const bad = badKey(spec, args);

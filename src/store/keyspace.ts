@@ -122,6 +122,14 @@ export class Keyspace {
     this.expires.set(key, at);
   }
 
+  /** Removes an expiry as the log recorded it, whatever the clock says now (replay). */
+  persistRaw(key: string): void {
+    const v = this.map.get(key);
+    if (v === undefined || !this.expires.has(key)) return;
+    if (this.snap !== null) this.beforeTouch(key, v, true);
+    this.expires.delete(key);
+  }
+
   /** Removes a key's expiry; true if it had one. */
   persist(key: string): boolean {
     const v = this.get(key);

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AOF_FILE, AOF_HEADER, AOF_NEXT, Aof, readAofHeader, type AofStart } from "../../../src/persistence/aof.ts";
+import { AOF_FILE, AOF_HEADER, AOF_NEXT, Aof, encodeAofHeader, readAofHeader, type AofStart } from "../../../src/persistence/aof.ts";
 import { recordSize } from "../../../src/persistence/record.ts";
 import { RecoveryError, recover, type RecoveryReport } from "../../../src/persistence/recovery.ts";
 import { SNAPSHOT_FILE, SNAPSHOT_HEADER, SNAPSHOT_TMP, SnapshotError, loadSnapshot, saveSnapshot } from "../../../src/persistence/snapshot.ts";
@@ -859,4 +859,45 @@ test("a last record cut short and followed by more zeros than it claims is a tor
   bytes.set(orig.subarray(0, orig.length - 32));
   writeFileSync(path, bytes);
   expect(recoverDir(dir, true).rep.torn).toEqual([{ file: path, offset: AOF_HEADER + db.records[1]!, bytes: bytes.length - 64 }]);
+});
+
+test("PERSIST replays as logged even when the key's old expiry has passed by today's clock", async () => {
+  const dir = tempDir();
+  const db = new Db(dir);
+  db.set("k", ascii("v"));
+  db.aof.append(Op.PEXPIREAT, "k", ascii("1000")); // long past
+  db.aof.append(Op.PERSIST, "k", null);
+  db.tick();
+  await db.close();
+  const { ks } = recoverDir(dir);
+  expect(ks.get("k")).toEqual(ascii("v"));
+  expect(ks.expireAt("k")).toBe(0);
+});
+
+test("a PEXPIREAT record with a time that is not plain digits is refused, not guessed at", async () => {
+  const dir = tempDir();
+  const db = new Db(dir);
+  db.set("k", ascii("v"));
+  db.aof.append(Op.PEXPIREAT, "k", ascii("1e3"));
+  db.tick();
+  await db.close();
+  expect(thrown(() => recoverDir(dir)).message).toContain("bad expiry time in a PEXPIREAT record");
+});
+
+test("an appendonly.aof.next holding only its header is dropped, so a torn tail in appendonly.aof is still the last file's", async () => {
+  const dir = tempDir();
+  const db = new Db(dir);
+  db.set("a", ascii("1"));
+  db.set("b", ascii("2"));
+  db.tick();
+  await db.close();
+  writeFileSync(join(dir, AOF_NEXT), encodeAofHeader(db.pos)); // a switch that failed after its header
+  const path = join(dir, AOF_FILE);
+  writeFileSync(path, fileBytes(path).subarray(0, fileBytes(path).length - 2)); // b torn
+  const { ks, rep } = recoverDir(dir);
+  expect(ks.get("a")).toEqual(ascii("1"));
+  expect(ks.get("b")).toBeUndefined();
+  expect(rep.torn.length).toBe(1);
+  expect(rep.notes.join("\n")).toContain(`removed ${AOF_NEXT}: it has no records`);
+  expect(existsSync(join(dir, AOF_NEXT))).toBe(false);
 });
