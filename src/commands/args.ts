@@ -34,6 +34,12 @@ export class Args {
     return this.bufs[i]!.subarray(s, s + this.lens[i]!);
   }
 
+  /** A copy of argument i that the caller owns (one allocation: what a stored value needs). */
+  copy(i: number): Uint8Array {
+    const s = this.starts[i]!;
+    return this.bufs[i]!.slice(s, s + this.lens[i]!);
+  }
+
   /** Argument i as a keyspace key (one char per byte). */
   key(i: number): string {
     return keyFromBytes(this.bufs[i]!, this.starts[i]!, this.lens[i]!);
@@ -55,6 +61,22 @@ export class Args {
       out += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 32 : c);
     }
     return out;
+  }
+
+  /**
+   * A number naming argument i case-insensitively when it is 1..6 bytes long (else -1): command
+   * lookup by number is cheaper than building a lower-case string for every request.
+   */
+  shortCode(i: number): number {
+    const len = this.lens[i]!;
+    if (len === 0 || len > 6) return -1;
+    const buf = this.bufs[i]!;
+    let code = 0;
+    for (let j = this.starts[i]!, end = j + len; j < end; j++) {
+      const c = buf[j]!;
+      code = code * 257 + (c >= 0x41 && c <= 0x5a ? c + 32 : c) + 1;
+    }
+    return code;
   }
 
   /** Argument i as a whole number within ±2^53, or null (Redis: "value is not an integer or out of range"). */

@@ -9,7 +9,7 @@
 import type { Config } from "../config.ts";
 import { Op, Shape } from "../protocol/binary.ts";
 import type { Keyspace } from "../store/keyspace.ts";
-import type { Args } from "./args.ts";
+import { Args } from "./args.ts";
 import type { Reply } from "./reply.ts";
 import { keyCommands } from "./keys.ts";
 import { serverCommands } from "./server.ts";
@@ -80,6 +80,25 @@ export const BY_NAME: ReadonlyMap<string, CommandSpec> = (() => {
   }
   return m;
 })();
+
+/** Commands with names of up to 6 bytes, by Args.shortCode of their name. */
+const BY_SHORT_CODE: ReadonlyMap<number, CommandSpec> = (() => {
+  const m = new Map<number, CommandSpec>();
+  const args = new Args();
+  for (const c of COMMANDS) {
+    if (c.name.length > 6) continue;
+    args.reset();
+    args.push(new TextEncoder().encode(c.name), 0, c.name.length);
+    m.set(args.shortCode(0), c);
+  }
+  return m;
+})();
+
+/** The command args[0] names (case-insensitive), or undefined. */
+export function lookupCommand(args: Args): CommandSpec | undefined {
+  const code = args.shortCode(0);
+  return code >= 0 ? BY_SHORT_CODE.get(code) : BY_NAME.get(args.lower(0));
+}
 
 const WRITES = new Set(COMMANDS.filter((c) => c.flags.includes("write")));
 

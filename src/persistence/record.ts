@@ -6,6 +6,7 @@
 //
 // Keys are keyspace strings (one char per byte), written back as their bytes.
 
+import { crc32 } from "./crc32.ts";
 import { MAGIC, PROTOCOL_VERSION, REQUEST_HEADER, readU32, writeRequestHeader, writeU32 } from "../protocol/binary.ts";
 
 export const RECORD_CRC = 4;
@@ -24,7 +25,7 @@ export function writeRecord(buf: Uint8Array, off: number, op: number, key: strin
     buf.set(value, at);
     at += valueLen;
   }
-  writeU32(buf, at, Bun.hash.crc32(buf.subarray(off, at)));
+  writeU32(buf, at, crc32(buf, off, at));
   return at + RECORD_CRC;
 }
 
@@ -44,6 +45,6 @@ export function scanRecord(buf: Uint8Array, off: number, end: number): RecordSca
   const frameEnd = off + REQUEST_HEADER + keyLen + valueLen;
   if (frameEnd + RECORD_CRC > end) return { kind: "incomplete" };
   const crc = readU32(buf, frameEnd);
-  if (Bun.hash.crc32(buf.subarray(off, frameEnd)) !== crc) return { kind: "corrupt", why: "CRC mismatch" };
+  if (crc32(buf, off, frameEnd) !== crc) return { kind: "corrupt", why: "CRC mismatch" };
   return { kind: "record", op: buf[off + 2]!, keyStart: off + REQUEST_HEADER, keyLen, valueLen, end: frameEnd + RECORD_CRC };
 }

@@ -16,7 +16,7 @@ import type { Socket } from "bun";
 import { Args } from "../commands/args.ts";
 import type { Reply } from "../commands/reply.ts";
 import {
-  BINARY_OPS, BY_NAME, BY_OP, arityError, arityOk, isWrite, type CommandContext, type CommandSpec, type Session,
+  BINARY_OPS, BY_OP, arityError, arityOk, isWrite, lookupCommand, type CommandContext, type CommandSpec, type Session,
 } from "../commands/table.ts";
 import {
   EMPTY, ErrorCode, MAGIC, MAX_KEY, Op, RequestReader, readU32, type ErrorCodeValue, type RequestLimits, type RequestSink,
@@ -136,7 +136,7 @@ export class Connection implements RequestSink, RespSink, Session {
         this.reply!.error(ErrorCode.BAD_ARGUMENTS, "ERR malformed CALL arguments: expected u32 length + bytes, repeated");
         return this.canContinue();
       }
-      return this.dispatch(BY_NAME.get(args.lower(0)));
+      return this.dispatch(lookupCommand(args));
     }
     args.push(NAME_BYTES[op]!, 0, NAME_BYTES[op]!.length);
     if (keyLen > 0) args.push(buf, keyStart, keyLen);
@@ -154,7 +154,7 @@ export class Connection implements RequestSink, RespSink, Session {
   // --- RESP ---
 
   onCommand(args: Args): boolean {
-    return this.dispatch(BY_NAME.get(args.lower(0)), args);
+    return this.dispatch(lookupCommand(args), args);
   }
 
   onProtocolError(message: string): void {

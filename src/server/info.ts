@@ -14,7 +14,6 @@ export interface InfoSource {
   readonly stats: ServerStats;
   readonly keys: number;
   readonly expires: number;
-  readonly dataBytes: number;
   readonly persistenceInfo: PersistenceInfo | null;
   readonly dataDir: string;
 }
@@ -59,7 +58,6 @@ const SECTIONS: Record<string, Section> = {
       ["used_memory", m.heapUsed + m.external + m.arrayBuffers],
       ["used_memory_human", `${((m.heapUsed + m.external + m.arrayBuffers) / 1048576).toFixed(2)}M`],
       ["used_memory_rss", m.rss],
-      ["used_memory_dataset", s.dataBytes],
       ["maxmemory", 0],
       ["max_value_size", s.config.max_value_size],
     ];

@@ -87,10 +87,6 @@ export class Server implements ConnectionHost, InfoSource {
     return this.keyspace.expiresCount;
   }
 
-  get dataBytes(): number {
-    return this.keyspace.dataBytes;
-  }
-
   get persistenceInfo() {
     return this.persistence?.info() ?? null;
   }

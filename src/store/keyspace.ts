@@ -45,8 +45,6 @@ interface SnapshotState {
 export class Keyspace {
   private map = new Map<string, Uint8Array>();
   private expires = new Map<string, number>();
-  private valueBytes = 0;
-  private keyBytes = 0;
   private snap: SnapshotState | null = null;
   private sweepCursor: Iterator<[string, number]> | null = null;
   /** False on a replica: expired keys read as absent but are deleted only by the master. */
@@ -61,11 +59,6 @@ export class Keyspace {
 
   get expiresCount(): number {
     return this.expires.size;
-  }
-
-  /** Bytes held in keys and values (not counting per-entry overhead). */
-  get dataBytes(): number {
-    return this.keyBytes + this.valueBytes;
   }
 
   get(key: string): Uint8Array | undefined {
@@ -91,16 +84,16 @@ export class Keyspace {
 
   /** Stores `value` itself; the caller hands over ownership and must not change it again. */
   setOwned(key: string, value: Uint8Array, keepTtl = false): void {
-    const old = this.map.get(key);
-    if (old === undefined) {
-      this.keyBytes += key.length;
-      const s = this.snap;
-      if (s !== null && !s.inPlaceDone && s.map === this.map && !s.saved.has(key)) s.born.add(key);
-    } else {
-      this.valueBytes -= old.length;
-      if (this.snap !== null) this.beforeTouch(key, old);
+    const s = this.snap;
+    if (s !== null) {
+      // Only a running snapshot needs to know what was there before.
+      const old = this.map.get(key);
+      if (old === undefined) {
+        if (!s.inPlaceDone && s.map === this.map && !s.saved.has(key)) s.born.add(key);
+      } else {
+        this.beforeTouch(key, old);
+      }
     }
-    this.valueBytes += value.length;
     this.map.set(key, value);
     if (!keepTtl && this.expires.size > 0) this.expires.delete(key);
   }
@@ -164,8 +157,6 @@ export class Keyspace {
       this.map.clear();
       this.expires.clear();
     }
-    this.keyBytes = 0;
-    this.valueBytes = 0;
     this.sweepCursor = null;
   }
 
@@ -273,8 +264,6 @@ export class Keyspace {
     if (this.snap !== null) this.beforeTouch(key, old);
     this.map.delete(key);
     this.expires.delete(key);
-    this.keyBytes -= key.length;
-    this.valueBytes -= old.length;
   }
 
   private beforeTouch(key: string, old: Uint8Array, keepInPlace = false): void {

@@ -89,11 +89,6 @@ class Model {
     return this.map.size;
   }
 
-  get dataBytes(): number {
-    let n = 0;
-    for (const [k, v] of this.map) n += k.length + v.length;
-    return n;
-  }
 }
 
 /** Keyspace + model, written together; every write checks the keyspace's answer. */
@@ -173,7 +168,7 @@ function isKeyspaceKey(k: string): boolean {
   return true;
 }
 
-/** The live keyspace equals the model: entries() (never the sentinel), size, get, dataBytes. */
+/** The live keyspace equals the model: entries() (never the sentinel), size, get. */
 function expectLiveEquals(w: World): void {
   const seen = new Map<string, Uint8Array>();
   for (const [k, v] of w.ks.entries()) {
@@ -188,7 +183,6 @@ function expectLiveEquals(w: World): void {
     expect(got!).toEqual(v);
   }
   expect(w.ks.size).toBe(w.live.size);
-  expect(w.ks.dataBytes).toBe(w.live.dataBytes);
 }
 
 function expectSameEntries(got: Map<string, Uint8Array>, want: Map<string, Uint8Array>): void {
@@ -382,7 +376,6 @@ describe("abortSnapshot and lifecycle", () => {
       ["a", [2]],
       ["b", [3]],
     ]);
-    expect(ks.dataBytes).toBe(4);
   });
 
   test("beginSnapshot while one runs throws and leaves the running view intact", () => {
