@@ -90,7 +90,7 @@ export class Args {
     if (buf[j] === 0x2d) {
       neg = true;
       j++;
-      if (len === 1) return null;
+      if (len === 1 || buf[j] === 0x30) return null; // "-" and "-0..." are not integers to Redis
     }
     if (buf[j] === 0x30 && j + 1 < s + len) return null; // no leading zeros, like Redis
     let n = 0;

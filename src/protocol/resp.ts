@@ -34,8 +34,18 @@ export class RespReader {
   private dead = false;
   private paused = false;
   private readonly args = new Args();
-  /** Position reached by the last parseOne (the end of a command, or how far it could see). */
+  /** Position reached by the last readLength. */
   private scanned = 0;
+  /**
+   * Progress through an incomplete array command at the head of `pending`, so that each read
+   * continues where the last one stopped instead of re-parsing from the command's first byte
+   * (quadratic for a command with a million arguments arriving in small reads).
+   */
+  private mbCount = -1;
+  private mbArg = 0;
+  private mbPos = 0;
+  private readonly mbStarts: number[] = [];
+  private readonly mbLens: number[] = [];
 
   constructor(private readonly maxBulk: number, private readonly sink: RespSink) {}
 
@@ -89,24 +99,40 @@ export class RespReader {
     const args = this.args;
     args.reset();
     if (b[pos] !== 0x2a /* * */) return this.inline(b, pos, end);
-    const count = this.readLength(b, pos + 1, end, "multibulk");
-    if (count === null) return this.dead ? DEAD : this.incomplete(pos, end);
-    let p = this.scanned;
-    if (count > MAX_ARGS) return this.die("ERR Protocol error: invalid multibulk length");
-    for (let i = 0; i < count; i++) {
-      if (p >= end) return this.incomplete(pos, end);
-      if (b[p] !== 0x24 /* $ */) return this.die(`ERR Protocol error: expected '$', got '${String.fromCharCode(b[p]!)}'`);
-      const len = this.readLength(b, p + 1, end, "bulk");
-      if (len === null) return this.dead ? DEAD : this.incomplete(pos, end);
-      if (len > this.maxBulk) return this.die("ERR Protocol error: invalid bulk length");
+    let count: number, p: number, i: number;
+    if (this.mbCount >= 0) {
+      // Resuming the command at the head of `pending` (always parsed from position 0).
+      count = this.mbCount;
+      p = pos + this.mbPos;
+      i = this.mbArg;
+    } else {
+      const c = this.readLength(b, pos + 1, end, "multibulk");
+      if (c === null) return this.dead ? DEAD : this.incomplete(pos, end);
+      if (c > MAX_ARGS) return this.die("ERR Protocol error: invalid multibulk length");
+      count = c;
       p = this.scanned;
-      if (end - p < len + 2) {
-        this.need = p + len + 2 - pos;
+      i = 0;
+    }
+    const starts = this.mbStarts, lens = this.mbLens;
+    for (; i < count; i++) {
+      if (p < end && b[p] !== 0x24 /* $ */) return this.die(`ERR Protocol error: expected '$', got '${String.fromCharCode(b[p]!)}'`);
+      const len = p < end ? this.readLength(b, p + 1, end, "bulk") : null;
+      if (this.dead) return DEAD;
+      if (len !== null && len > this.maxBulk) return this.die("ERR Protocol error: invalid bulk length");
+      if (len === null || end - this.scanned < len + 2) {
+        this.mbCount = count;
+        this.mbArg = i;
+        this.mbPos = p - pos;
+        this.need = len === null ? end - pos + 1 : this.scanned + len + 2 - pos;
         return INCOMPLETE;
       }
-      args.push(b, p, len);
+      p = this.scanned;
+      starts[i] = p - pos;
+      lens[i] = len;
       p += len + 2;
     }
+    this.mbCount = -1;
+    for (let j = 0; j < count; j++) args.push(b, pos + starts[j]!, lens[j]!);
     return p;
   }
 
@@ -185,9 +211,11 @@ export class RespReader {
     if (n <= 0) return;
     const need = this.pendingLen + n;
     if (need > this.pending.length) {
-      // Memory follows the bytes that arrived, not the length a header announced.
+      // Memory follows the bytes that arrived, not the length a header announced; and past the
+      // announced length a large buffer grows by what is needed, not doubled.
       let target = Math.max(need, 16 * 1024, this.pending.length * 2);
       if (this.need >= need) target = Math.min(target, this.need);
+      else if (this.pending.length >= 1024 * 1024) target = need + 4096;
       const next = new Uint8Array(target);
       next.set(this.pending.subarray(0, this.pendingLen));
       this.pending = next;
@@ -207,14 +235,19 @@ export class RespReader {
 }
 
 /**
- * Splits an inline command like Redis's sdssplitargs: spaces separate arguments; "double quotes"
- * take \n \r \t \b \a \\ \" and \xHH escapes; 'single quotes' take \'. Null on unbalanced quotes.
+ * Splits an inline command like Redis's sdssplitargs: white space separates arguments; a double
+ * quote anywhere in an argument opens a section taking \n \r \t \b \a \\ \" and \xHH; a single
+ * quote opens one taking \'. A closing quote must end the argument. Null on unbalanced quotes.
  */
 export function splitInline(line: Uint8Array): Uint8Array[] | null {
   const out: Uint8Array[] = [];
   let i = 0;
-  const n = line.length;
-  const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0b || c === 0x0c || c === 0x0d || c === 0x0a;
+  // A NUL ends the line for sdssplitargs (it walks a C string).
+  const nul = line.indexOf(0);
+  const n = nul < 0 ? line.length : nul;
+  const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0b || c === 0x0c || c === 0x0d;
+  // Inside an argument only these end it (sdssplitargs's switch), not \v or \f.
+  const ends = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
   while (i < n) {
     while (i < n && isSpace(line[i]!)) i++;
     if (i >= n) break;
@@ -249,10 +282,10 @@ export function splitInline(line: Uint8Array): Uint8Array[] | null {
           i++;
           break;
         } else cur.push(c);
-      } else if (isSpace(c)) {
+      } else if (ends(c)) {
         break;
-      } else if (c === 0x22 && cur.length === 0) inDq = true;
-      else if (c === 0x27 && cur.length === 0) inSq = true;
+      } else if (c === 0x22) inDq = true;
+      else if (c === 0x27) inSq = true;
       else cur.push(c);
       i++;
     }
