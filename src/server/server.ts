@@ -35,7 +35,8 @@ export class Server implements ConnectionHost, InfoSource {
   private persistence: Persistence | null = null;
   private listener: TCPSocketListener<Connection> | null = null;
   private readonly clients = new Set<Connection>();
-  private readonly dirty = new Set<Connection>();
+  private dirty = new Set<Connection>();
+  private spare = new Set<Connection>();
   private tickScheduled = false;
   private readonly endOfTick = () => this.flushTick();
   private shuttingDown: Promise<void> | null = null;
@@ -133,8 +134,13 @@ export class Server implements ConnectionHost, InfoSource {
   private flushTick(): void {
     this.tickScheduled = false;
     this.persistence?.aof.endOfTick();
-    for (const c of this.dirty) c.flush();
-    this.dirty.clear();
+    // Swap first: a flush may mark its connection dirty again (a reader resumed after a pause),
+    // and that mark belongs to the next tick, not to the set being emptied.
+    const list = this.dirty;
+    this.dirty = this.spare;
+    this.spare = list;
+    for (const c of list) c.flush();
+    list.clear();
   }
 
   /** Recovers the data directory and starts listening; throws StartupError. */
@@ -204,6 +210,7 @@ export class Server implements ConnectionHost, InfoSource {
             socket.data.onClose();
             server.clients.delete(socket.data);
             server.dirty.delete(socket.data);
+            server.spare.delete(socket.data);
           },
           error(socket: Socket<Connection>, err: Error) {
             log("warn", `client ${socket.data?.addr ?? "?"}: ${err.message}`);
