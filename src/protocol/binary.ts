@@ -12,6 +12,8 @@
 // as it streams in, so nothing a header claims is ever allocated before it is checked. The same
 // frame encoding is used for AOF records and the replication stream.
 
+import { PendingBytes } from "./pending.ts";
+
 export const MAGIC = 0xdb;
 export const PROTOCOL_VERSION = 1;
 export const REQUEST_HEADER = 9;
@@ -191,8 +193,6 @@ export interface ResponseSink {
   onResponseError(message: string): void;
 }
 
-const SHRINK_ABOVE = 1024 * 1024;
-const INITIAL_PENDING = 16 * 1024;
 
 /**
  * Holds the bytes of an incomplete frame between reads, and the bytes not yet parsed while paused.
@@ -200,9 +200,8 @@ const INITIAL_PENDING = 16 * 1024;
  * copies nothing; a large frame's buffer doubles as its bytes arrive, up to its exact size.
  */
 abstract class FrameBuffer {
-  protected pending: Uint8Array = EMPTY;
-  protected pendingLen = 0;
-  /** Total size of the frame at the head of `pending`, once its header is known; else 0. */
+  private readonly held = new PendingBytes();
+  /** Total size of the frame at the head of `held`, once its header is known; else 0. */
   protected headTotal = 0;
   /** Body bytes of a refused frame still to discard. */
   protected skipLeft = 0;
@@ -216,7 +215,7 @@ abstract class FrameBuffer {
 
   /** Bytes held back (an incomplete frame, or unparsed input while paused). */
   get buffered(): number {
-    return this.pendingLen;
+    return this.held.len;
   }
 
   get isDead(): boolean {
@@ -231,13 +230,13 @@ abstract class FrameBuffer {
     }
     let pos = 0;
     const len = chunk.length;
-    while (this.pendingLen > 0 && pos < len) {
-      const want = this.pendingLen < this.headerSize ? this.headerSize - this.pendingLen : this.headTotal - this.pendingLen;
+    while (this.held.len > 0 && pos < len) {
+      const want = this.held.len < this.headerSize ? this.headerSize - this.held.len : this.headTotal - this.held.len;
       const n = Math.min(want, len - pos);
       this.append(chunk, pos, n);
       pos += n;
       // Run even on a partial header: magic and version are judged as soon as their bytes are here.
-      this.consume(this.run(this.pending, 0, this.pendingLen));
+      this.consume(this.run(this.held.buf, 0, this.held.len));
       if (this.dead) return;
       if (this.paused) {
         this.stash(chunk, pos);
@@ -252,7 +251,7 @@ abstract class FrameBuffer {
 
   /** Keeps chunk[from..] for later, minus the body of a refused frame, which is never buffered. */
   private stash(chunk: Uint8Array, from: number): void {
-    if (this.skipLeft > 0 && this.pendingLen === 0) from = this.skip(from, chunk.length);
+    if (this.skipLeft > 0 && this.held.len === 0) from = this.skip(from, chunk.length);
     this.append(chunk, from, chunk.length - from);
   }
 
@@ -260,7 +259,7 @@ abstract class FrameBuffer {
   protected resumeParsing(): void {
     if (this.dead || !this.paused) return;
     this.paused = false;
-    this.consume(this.run(this.pending, 0, this.pendingLen));
+    this.consume(this.run(this.held.buf, 0, this.held.len));
   }
 
   /** Skips refused body bytes; returns the new position. */
@@ -271,29 +270,11 @@ abstract class FrameBuffer {
   }
 
   private append(src: Uint8Array, from: number, n: number): void {
-    if (n <= 0) return;
-    const need = this.pendingLen + n;
-    if (need > this.pending.length) {
-      // Grow by doubling, but never past the frame being assembled: memory follows the bytes that
-      // actually arrived, not what a header claims (a 9-byte header must not cost 512 MiB).
-      let target = Math.max(need, INITIAL_PENDING, this.pending.length * 2);
-      if (this.headTotal >= need) target = Math.min(target, this.headTotal);
-      const next = new Uint8Array(target);
-      next.set(this.pending.subarray(0, this.pendingLen));
-      this.pending = next;
-    }
-    this.pending.set(src.subarray(from, from + n), this.pendingLen);
-    this.pendingLen = need;
+    this.held.append(src, from, n, this.headTotal);
   }
 
   private consume(n: number): void {
-    if (n === 0) return;
-    if (n < this.pendingLen) this.pending.copyWithin(0, n, this.pendingLen);
-    this.pendingLen -= n;
-    if (this.pending.length > SHRINK_ABOVE && this.pendingLen < INITIAL_PENDING && this.headTotal < SHRINK_ABOVE) {
-      // Give back the memory of a large frame once it has been handled.
-      this.pending = this.pending.slice(0, Math.max(this.pendingLen, INITIAL_PENDING));
-    }
+    this.held.consume(n, this.headTotal);
   }
 }
 

@@ -9,6 +9,7 @@
 // the reader is dead and the connection is closed, as Redis does.
 
 import { Args } from "../commands/args.ts";
+import { PendingBytes } from "./pending.ts";
 
 export const MAX_ARGS = 1024 * 1024;
 export const MAX_INLINE = 64 * 1024;
@@ -24,12 +25,10 @@ export interface RespSink {
 
 const INCOMPLETE = -1;
 const DEAD = -2;
-const EMPTY = new Uint8Array(0);
 
 export class RespReader {
-  private pending: Uint8Array = EMPTY;
-  private pendingLen = 0;
-  /** Bytes the incomplete command at the head of `pending` needs before parsing is retried. */
+  private readonly held = new PendingBytes();
+  /** Bytes the incomplete command at the head of `held` needs before parsing is retried. */
   private need = 0;
   private dead = false;
   private paused = false;
@@ -37,7 +36,7 @@ export class RespReader {
   /** Position reached by the last readLength. */
   private scanned = 0;
   /**
-   * Progress through an incomplete array command at the head of `pending`, so that each read
+   * Progress through an incomplete array command at the head of `held`, so that each read
    * continues where the last one stopped instead of re-parsing from the command's first byte
    * (quadratic for a command with a million arguments arriving in small reads).
    */
@@ -58,25 +57,25 @@ export class RespReader {
   }
 
   get buffered(): number {
-    return this.pendingLen;
+    return this.held.len;
   }
 
   feed(chunk: Uint8Array): void {
     if (this.dead) return;
-    if (this.pendingLen === 0 && !this.paused) {
+    if (this.held.len === 0 && !this.paused) {
       const stop = this.run(chunk, 0, chunk.length);
       if (!this.dead) this.append(chunk, stop, chunk.length - stop);
       return;
     }
     this.append(chunk, 0, chunk.length);
-    if (this.paused || this.pendingLen < this.need) return;
-    this.consume(this.run(this.pending, 0, this.pendingLen));
+    if (this.paused || this.held.len < this.need) return;
+    this.consume(this.run(this.held.buf, 0, this.held.len));
   }
 
   resume(): void {
     if (this.dead || !this.paused) return;
     this.paused = false;
-    this.consume(this.run(this.pending, 0, this.pendingLen));
+    this.consume(this.run(this.held.buf, 0, this.held.len));
   }
 
   private run(b: Uint8Array, pos: number, end: number): number {
@@ -101,7 +100,7 @@ export class RespReader {
     if (b[pos] !== 0x2a /* * */) return this.inline(b, pos, end);
     let count: number, p: number, i: number;
     if (this.mbCount >= 0) {
-      // Resuming the command at the head of `pending` (always parsed from position 0).
+      // Resuming the command at the head of `held` (always parsed from position 0).
       count = this.mbCount;
       p = pos + this.mbPos;
       i = this.mbArg;
@@ -208,29 +207,11 @@ export class RespReader {
   }
 
   private append(src: Uint8Array, from: number, n: number): void {
-    if (n <= 0) return;
-    const need = this.pendingLen + n;
-    if (need > this.pending.length) {
-      // Memory follows the bytes that arrived, not the length a header announced; and past the
-      // announced length a large buffer grows by what is needed, not doubled.
-      let target = Math.max(need, 16 * 1024, this.pending.length * 2);
-      if (this.need >= need) target = Math.min(target, this.need);
-      else if (this.pending.length >= 1024 * 1024) target = need + 4096;
-      const next = new Uint8Array(target);
-      next.set(this.pending.subarray(0, this.pendingLen));
-      this.pending = next;
-    }
-    this.pending.set(src.subarray(from, from + n), this.pendingLen);
-    this.pendingLen = need;
+    this.held.append(src, from, n, this.need);
   }
 
   private consume(n: number): void {
-    if (n === 0) return;
-    if (n < this.pendingLen) this.pending.copyWithin(0, n, this.pendingLen);
-    this.pendingLen -= n;
-    if (this.pending.length > 1024 * 1024 && this.pendingLen < 16 * 1024) {
-      this.pending = this.pending.slice(0, Math.max(this.pendingLen, 16 * 1024));
-    }
+    this.held.consume(n, this.need);
   }
 }
 

@@ -414,9 +414,9 @@ describe("RespReader: protocol errors are fatal, reported once, with Redis's mes
 
 /** The reader's receive buffer capacity (private; read to check that memory follows arrived bytes). */
 function capacity(r: RespReader): number {
-  const pending = (r as unknown as { pending: unknown }).pending;
-  if (!(pending instanceof Uint8Array)) throw new Error("RespReader no longer has a `pending` Uint8Array: update this test");
-  return pending.length;
+  const held = (r as unknown as { held: { buf: unknown } }).held;
+  if (!(held?.buf instanceof Uint8Array)) throw new Error("RespReader no longer holds its bytes in `held.buf`: update this test");
+  return held.buf.length;
 }
 
 describe("RespReader: memory", () => {
