@@ -74,7 +74,7 @@ function runServer(args: string[]): void {
     if (e instanceof StartupError) fail(e.message);
     throw e;
   }
-  watchForShutdown(server.config.shutdown_file, (reason) => server.shutdown(reason));
+  server.requestShutdown = watchForShutdown(server.config.shutdown_file, (reason, save) => server.shutdown(reason, save));
 }
 
 async function main(): Promise<void> {

@@ -17,4 +17,6 @@ export interface Reply {
   error(code: ErrorCodeValue, message: string): void;
   /** Starts an array of n elements: the next n replies (arrays nest) are its elements. */
   array(n: number): void;
+  /** Starts a map of n pairs: the next 2n replies, key then value (RESP3 %; an array elsewhere). */
+  map(n: number): void;
 }

@@ -75,10 +75,16 @@ function commandInfo(spec: CommandSpec, reply: Reply): void {
 
 function hello(ctx: CommandContext, args: Args, reply: Reply, session: Session): void {
   let i = 1;
+  let version: number = session.resp;
   if (args.length > 1) {
     const v = args.int(1);
     if (v === null) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR Protocol version is not an integer or out of range");
-    if (v !== 2) return reply.error(ErrorCode.BAD_ARGUMENTS, "NOPROTO sorry, this protocol version is not supported.");
+    // RESP3 is offered because clients such as Bun's RedisClient open with HELLO 3 and do not fall
+    // back; for this command set it changes only nil and maps. The binary protocol has no RESP.
+    if (v !== 2 && !(v === 3 && session.protocol === "resp")) {
+      return reply.error(ErrorCode.BAD_ARGUMENTS, "NOPROTO sorry, this protocol version is not supported.");
+    }
+    version = v;
     i = 2;
   }
   for (; i < args.length; i++) {
@@ -93,13 +99,14 @@ function hello(ctx: CommandContext, args: Args, reply: Reply, session: Session):
   if (ctx.config.requirepass !== "" && !session.authenticated) {
     return reply.error(ErrorCode.NOAUTH, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
   }
-  reply.array(14);
+  session.setResp(version === 3 ? 3 : 2);
+  reply.map(7);
   reply.text("server");
   reply.text("redis");
   reply.text("version");
   reply.text(REDIS_COMPAT_VERSION);
   reply.text("proto");
-  reply.integer(2);
+  reply.integer(version);
   reply.text("id");
   reply.integer(session.id);
   reply.text("mode");
@@ -300,7 +307,7 @@ export const serverCommands: CommandSpec[] = [
           const m = globMatcher(args.bytes(i));
           for (const kv of view) if (m(kv[0]) && !out.some((o) => o[0] === kv[0])) out.push(kv);
         }
-        reply.array(out.length * 2);
+        reply.map(out.length);
         for (const [k, v] of out) {
           reply.text(k);
           reply.text(v);

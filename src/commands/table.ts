@@ -24,6 +24,10 @@ export interface Session {
   readonly laddr: string;
   readonly createdAt: number;
   readonly protocol: "binary" | "resp";
+  /** RESP version in use (2 until HELLO 3). */
+  readonly resp: 2 | 3;
+  /** Switches a RESP connection to RESP2 or RESP3 (HELLO); false for the binary protocol. */
+  setResp(version: 2 | 3): boolean;
   name: string;
   libName: string;
   libVersion: string;

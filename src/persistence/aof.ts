@@ -228,16 +228,22 @@ export class Aof {
       this.fail(`write to ${this.file} failed: ${(e as Error).message}`);
       return false;
     }
-    this.written += this.batchLen;
+    const n = this.batchLen;
     this.batchLen = 0;
     if (this.batch.length > 1024 * 1024) this.batch = new Uint8Array(INITIAL_BATCH);
+    this.advanceWritten(n);
+    return true;
+  }
+
+  /** Counts n more bytes as written and wakes every reply waiting for them. */
+  private advanceWritten(n: number): void {
+    this.written += n;
     this.dirty = true;
     if (this.writtenWaiters.length > 0) {
       const ready = this.writtenWaiters.filter((w) => w.pos <= this.written);
       this.writtenWaiters = this.writtenWaiters.filter((w) => w.pos > this.written);
       for (const w of ready) w.done();
     }
-    return true;
   }
 
   private requestSync(): void {
@@ -293,7 +299,7 @@ export class Aof {
         }
         this.batch.copyWithin(0, oldPart, this.batchLen);
         this.batchLen -= oldPart;
-        this.written += oldPart;
+        this.advanceWritten(oldPart);
       }
       try {
         await fsyncAsync(this.fd);

@@ -63,6 +63,10 @@ export class BinaryReply implements Reply {
     this.header(Status.ARRAY, n);
   }
 
+  map(n: number): void {
+    this.header(Status.ARRAY, 2 * n);
+  }
+
   private header(status: number, payloadLen: number): void {
     const out = this.out;
     const off = out.reserve(RESPONSE_HEADER);

@@ -56,6 +56,7 @@ export class Connection implements RequestSink, RespSink, Session {
   readonly out = new Output();
   readonly createdAt = Date.now();
   protocol: "binary" | "resp" = "binary";
+  resp: 2 | 3 = 2;
   name = "";
   libName = "";
   libVersion = "";
@@ -123,6 +124,13 @@ export class Connection implements RequestSink, RespSink, Session {
 
   closeAfterReply(): void {
     this.closing = true;
+  }
+
+  setResp(version: 2 | 3): boolean {
+    if (!(this.reply instanceof RespReply)) return false;
+    this.reply.resp3 = version === 3;
+    this.resp = version;
+    return true;
   }
 
   // --- binary protocol ---

@@ -1,6 +1,7 @@
-// RESP2's side of the Reply vocabulary: simple strings, errors, integers, bulk strings, nil and
+// RESP's side of the Reply vocabulary: simple strings, errors, integers, bulk strings, nil and
 // arrays, encoded straight into the connection's Output batch (numbers written digit by digit,
-// large values queued by reference).
+// large values queued by reference). After HELLO 3 a connection speaks RESP3, which for this
+// command set differs only in nil (_) and maps (%).
 
 import type { Reply } from "../commands/reply.ts";
 import type { ErrorCodeValue } from "../protocol/binary.ts";
@@ -9,8 +10,12 @@ import { Output, ZERO_COPY_MIN } from "../protocol/output.ts";
 const utf8 = new TextEncoder();
 const OK = utf8.encode("+OK\r\n");
 const NIL = utf8.encode("$-1\r\n");
+const NULL3 = utf8.encode("_\r\n");
 
 export class RespReply implements Reply {
+  /** RESP3 after HELLO 3. */
+  resp3 = false;
+
   constructor(private readonly out: Output) {}
 
   ok(): void {
@@ -18,7 +23,12 @@ export class RespReply implements Reply {
   }
 
   nil(): void {
-    this.raw(NIL);
+    this.raw(this.resp3 ? NULL3 : NIL);
+  }
+
+  map(n: number): void {
+    if (this.resp3) this.prefixed(0x25, n);
+    else this.prefixed(0x2a, 2 * n);
   }
 
   status(s: string): void {

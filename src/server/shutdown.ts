@@ -9,19 +9,24 @@ import { log } from "../log.ts";
 
 export const SHUTDOWN_POLL_MS = 200;
 
-/** Calls `shutdown` once on the first trigger, then exits 0 when it has finished. */
-export function watchForShutdown(file: string, shutdown: (reason: string) => Promise<void>): void {
+/**
+ * Calls `shutdown` once on the first trigger, then exits 0 when it has finished. Returns the
+ * trigger itself, for the SHUTDOWN command.
+ */
+export function watchForShutdown(
+  file: string, shutdown: (reason: string, save: boolean) => Promise<void>,
+): (reason: string, save: boolean) => void {
   const path = resolve(file);
   if (existsSync(path)) {
     log("warn", `${path} was already present at start-up; removed it instead of shutting down`);
     rmSync(path, { force: true });
   }
   let started = false;
-  const begin = (reason: string) => {
+  const begin = (reason: string, save = true) => {
     if (started) return;
     started = true;
     clearInterval(poll);
-    shutdown(reason).then(
+    shutdown(reason, save).then(
       () => {
         rmSync(path, { force: true });
         process.exit(0);
@@ -37,4 +42,5 @@ export function watchForShutdown(file: string, shutdown: (reason: string) => Pro
   }, SHUTDOWN_POLL_MS);
   process.on("SIGTERM", () => begin("Received SIGTERM"));
   process.on("SIGINT", () => begin("Received SIGINT"));
+  return begin;
 }

@@ -1,14 +1,7 @@
-// RESP e2e helpers: a RESP2 reply parser, a minimal pipelining RESP client over Bun.connect, raw
-// byte exchanges, and the HELLO adapter that lets Bun's RESP3-only RedisClient reach microdb.
-//
-// Why the adapter: Bun's RedisClient (1.4.x) opens every connection with `HELLO 3 [AUTH u p]` and
-// gives up unless that succeeds (a RESP3 map or +OK); microdb speaks RESP2 only and answers
-// `-NOPROTO`, so the client cannot connect directly (see the test.failing in
-// resp-commands.test.ts). The adapter rewrites only the first request (HELLO 3 -> HELLO 2, AUTH
-// kept, so microdb really checks the password) and the first reply (the HELLO 2 array -> +OK; an
-// error reply passes unchanged); every later byte is relayed untouched, both ways.
+// RESP e2e helpers: a RESP2 reply parser, a minimal pipelining RESP client over Bun.connect, and
+// raw byte exchanges.
 
-import type { Socket, TCPSocketListener } from "bun";
+import type { Socket } from "bun";
 
 export const enc = new TextEncoder();
 export const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
@@ -210,12 +203,13 @@ export interface RawExchange {
 
 /**
  * Connects, writes each chunk (pausing `gapMs` between chunks so they arrive as separate reads),
- * then collects bytes until `expect(text)` holds, the server closes, or `timeoutMs` passes.
+ * then collects bytes until `expect(text)` holds, the server closes, or `timeoutMs` passes; then
+ * `settleMs` more, and closes.
  */
 export async function rawExchange(
   port: number,
   chunks: (string | Uint8Array)[],
-  opts: { expect?: (text: string) => boolean; gapMs?: number; timeoutMs?: number; keepOpen?: boolean } = {},
+  opts: { expect?: (text: string) => boolean; gapMs?: number; timeoutMs?: number; settleMs?: number } = {},
 ): Promise<RawExchange> {
   let text = "";
   let closed = false;
@@ -246,131 +240,14 @@ export async function rawExchange(
   }
   const deadline = Date.now() + (opts.timeoutMs ?? 2000);
   while (!closed && Date.now() < deadline && !(opts.expect?.(text) ?? false)) await Bun.sleep(5);
-  if (!opts.keepOpen) sock.end();
-  return { text, closed };
+  // Extra bytes or a close that follows the expected reply show up within settleMs.
+  if (opts.settleMs !== undefined) await Bun.sleep(opts.settleMs);
+  // Captured before our own end(), whose close event would otherwise count as the server's.
+  const result = { text, closed };
+  sock.end();
+  return result;
 }
 
-/** Parses the first RESP command in `b` as its argument list: [args, end], or null if incomplete. */
-function parseCommand(b: Uint8Array): [Uint8Array[], number] | null {
-  const r = parseReply(b, 0); // a request array has a reply's shape
-  if (r === null) return null;
-  const [v, end] = r;
-  if (!Array.isArray(v) || !v.every((x) => x instanceof Uint8Array)) throw new Error("HELLO adapter: first request is not a RESP array");
-  return [v as Uint8Array[], end];
-}
-
-interface AdapterConn {
-  up: Socket<undefined> | null;
-  toUp: Writer;
-  toDown: Writer;
-  /** Client bytes before the first request was rewritten and the upstream connected. */
-  head: ByteBuf;
-  rewritten: boolean;
-}
-
-export interface HelloAdapter {
-  readonly port: number;
-  /** Connections the adapter accepted so far. */
-  readonly accepted: () => number;
-  stop(): void;
-}
-
-/**
- * Listens on a free port and relays each connection to microdb at `upstreamPort`, rewriting only
- * the HELLO handshake (see the header comment).
- */
-export function helloAdapter(upstreamPort: number): HelloAdapter {
-  let accepted = 0;
-  const conns = new Set<Socket<AdapterConn>>();
-  const listener: TCPSocketListener<AdapterConn> = Bun.listen<AdapterConn>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(down) {
-        accepted++;
-        conns.add(down);
-        const st: AdapterConn = {
-          up: null,
-          toUp: new Writer(() => st.up as Socket<unknown> | null),
-          toDown: new Writer(() => down as Socket<unknown>),
-          head: new ByteBuf(),
-          rewritten: false,
-        };
-        down.data = st;
-        let firstReply: ByteBuf | null = new ByteBuf();
-        void Bun.connect({
-          hostname: "127.0.0.1",
-          port: upstreamPort,
-          socket: {
-            data(_u, d) {
-              if (firstReply === null) return st.toDown.write(new Uint8Array(d));
-              firstReply.push(d);
-              const view = firstReply.view();
-              const r = parseReply(view, 0);
-              if (r === null) return;
-              const [v, end] = r;
-              // A successful HELLO 2 is an array; Bun's client accepts +OK as a successful HELLO.
-              const head = Array.isArray(v) ? enc.encode("+OK\r\n") : view.slice(0, end);
-              st.toDown.write(head);
-              if (end < view.length) st.toDown.write(view.slice(end));
-              firstReply = null;
-            },
-            drain() {
-              st.toUp.drain();
-            },
-            close() {
-              down.end();
-            },
-            error() {
-              down.end();
-            },
-          },
-        }).then(
-          (up) => {
-            st.up = up;
-            st.toUp.drain();
-          },
-          () => down.end(),
-        );
-      },
-      data(down, d) {
-        const st = down.data;
-        if (st.rewritten) return st.toUp.write(new Uint8Array(d));
-        st.head.push(d);
-        const parsed = parseCommand(st.head.view());
-        if (parsed === null) return;
-        const [args, end] = parsed;
-        const rest = st.head.view().slice(end);
-        st.rewritten = true;
-        if (args.length >= 2 && latin1(args[0]!).toUpperCase() === "HELLO" && latin1(args[1]!) === "3") {
-          args[1] = enc.encode("2");
-        }
-        st.toUp.write(encodeCommand(args));
-        if (rest.length > 0) st.toUp.write(rest);
-      },
-      drain(down) {
-        down.data.toDown.drain();
-      },
-      close(down) {
-        conns.delete(down);
-        down.data.up?.end();
-      },
-      error(down) {
-        down.data.up?.end();
-      },
-    },
-  });
-  return {
-    port: listener.port,
-    accepted: () => accepted,
-    stop() {
-      for (const c of conns) c.end();
-      listener.stop(true);
-    },
-  };
-}
-
-/** Polls `fn` until it returns true or `timeoutMs` passes; returns the last result. */
 export async function eventually(fn: () => Promise<boolean> | boolean, timeoutMs = 3000, stepMs = 20): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
