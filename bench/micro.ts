@@ -1,4 +1,4 @@
-// Micro benchmarks (mitata): binary frame parse and encode, key decoding, keyspace get/set.
+// Micro benchmarks (mitata): binary and RESP parse and encode, keyspace get/set.
 // Run: npm run bench:micro. Figures per operation; the README keeps the latest run.
 
 import { bench, group, run, do_not_optimize } from "mitata";
@@ -6,6 +6,8 @@ import { BinaryReply } from "../src/server/binary-reply.ts";
 import { SHAPES } from "../src/commands/table.ts";
 import { Op, RequestReader, encodeRequest, type RequestSink } from "../src/protocol/binary.ts";
 import { Output } from "../src/protocol/output.ts";
+import { RespReader } from "../src/protocol/resp.ts";
+import { RespReply } from "../src/server/resp-reply.ts";
 import { Keyspace } from "../src/store/keyspace.ts";
 import { keyFromBytes } from "../src/store/keys.ts";
 
@@ -39,7 +41,25 @@ group(`parse: one batch of ${FRAMES} frames (divide by ${FRAMES} for ns/frame)`,
   bench("SET frame, 1 KiB value", () => new RequestReader(limits, sink).feed(set1kBatch));
 });
 
+function respBatch(cmd: string, value: string | null): Uint8Array {
+  const parts: string[] = [];
+  for (let i = 0; i < FRAMES; i++) {
+    const key = `key:${i % 1000}`;
+    const args = value === null ? [cmd, key] : [cmd, key, value];
+    parts.push(`*${args.length}\r\n` + args.map((a) => `$${a.length}\r\n${a}\r\n`).join(""));
+  }
+  return new TextEncoder().encode(parts.join(""));
+}
+const respSink = { onCommand: () => true, onProtocolError: () => { throw new Error("unexpected"); } };
+const respGet = respBatch("GET", null);
+const respSet16 = respBatch("SET", "v".repeat(16));
+group(`RESP parse: one batch of ${FRAMES} commands (divide by ${FRAMES} for ns/command)`, () => {
+  bench("GET command", () => new RespReader(limits.maxValue, respSink).feed(respGet));
+  bench("SET command, 16 B value", () => new RespReader(limits.maxValue, respSink).feed(respSet16));
+});
+
 const out = new Output();
+const resp = new RespReply(out);
 const reply = new BinaryReply(out);
 group(`encode: ${FRAMES} replies (divide by ${FRAMES} for ns/reply)`, () => {
   bench("OK reply", () => {
@@ -53,6 +73,14 @@ group(`encode: ${FRAMES} replies (divide by ${FRAMES} for ns/reply)`, () => {
   bench("VALUE reply, 1 KiB", () => {
     out.len = 0;
     for (let i = 0; i < FRAMES; i++) reply.value(value1k);
+  });
+  bench("RESP +OK", () => {
+    out.len = 0;
+    for (let i = 0; i < FRAMES; i++) resp.ok();
+  });
+  bench("RESP bulk reply, 16 B", () => {
+    out.len = 0;
+    for (let i = 0; i < FRAMES; i++) resp.value(value16);
   });
   bench("INTEGER reply", () => {
     out.len = 0;
