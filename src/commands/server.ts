@@ -136,6 +136,9 @@ function clientCommand(ctx: CommandContext, args: Args, reply: Reply, session: S
     case "setinfo": {
       if (argc !== 4) return bad();
       const attr = args.lower(2);
+      if (/[\s]/.test(args.text(3))) {
+        return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR ${args.text(2)} cannot contain spaces, newlines or special characters.`);
+      }
       if (attr === "lib-name") session.libName = args.text(3);
       else if (attr === "lib-ver") session.libVersion = args.text(3);
       else return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR Unrecognized option '${args.text(2)}'`);
@@ -183,10 +186,14 @@ export const serverCommands: CommandSpec[] = [
     run(ctx, args, reply) {
       // INFO [section]: server, clients, memory, persistence, stats, replication, keyspace;
       // all / everything / default for every one.
-      const section = args.length > 1 ? args.lower(1) : null;
-      const text = ctx.info(section);
-      if (text === undefined) reply.text("");
-      else reply.text(text);
+      // INFO a b c (Redis 7) joins the sections; an unknown one adds nothing.
+      if (args.length === 1) return reply.text(ctx.info(null) ?? "");
+      const parts: string[] = [];
+      for (let i = 1; i < args.length; i++) {
+        const text = ctx.info(args.lower(i));
+        if (text !== undefined && !parts.includes(text)) parts.push(text);
+      }
+      reply.text(parts.join("\r\n"));
     },
   },
   {

@@ -812,3 +812,18 @@ describe("wire bytes on a raw socket", () => {
     }
   });
 });
+
+describe("INFO and CLIENT SETINFO details", () => {
+  test("INFO with several sections returns each of them; CLIENT SETINFO refuses spaces", async () => {
+    const c = await RespConn.open(server.port);
+    const info = str(await c.call("INFO", "server", "keyspace", "nosuch"));
+    expect(info).toContain("# Server");
+    expect(info).toContain("# Keyspace");
+    expect(info).not.toContain("# Clients");
+    const refused = await c.call("CLIENT", "SETINFO", "lib-name", "a b");
+    expect(refused).toBeInstanceOf(RespError);
+    expect((refused as RespError).message).toBe("ERR lib-name cannot contain spaces, newlines or special characters.");
+    expect(await c.call("CLIENT", "SETINFO", "lib-name", "ab")).toBe("OK");
+    c.close();
+  });
+});
