@@ -51,8 +51,10 @@ export class Args {
     return utf8.decode(this.bufs[i]!.subarray(s, s + this.lens[i]!));
   }
 
-  /** Argument i lower-cased (command names and options, which are ASCII). */
+  /** Argument i lower-cased (command names and options, which are ASCII and short). */
   lower(i: number): string {
+    // No name or option is this long; do not build a huge string for one (it matches nothing).
+    if (this.lens[i]! > 64) return "\u0100";
     const buf = this.bufs[i]!;
     const s = this.starts[i]!;
     let out = "";

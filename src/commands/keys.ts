@@ -154,7 +154,13 @@ export const keyCommands: CommandSpec[] = [
         if (match === null || match(r.value)) found.push(r.value);
       }
       reply.array(2);
-      reply.value(new TextEncoder().encode(done ? "0" : String(ctx.storeScanCursor(it))));
+      let next = 0;
+      if (done) {
+        if (cursor !== 0) ctx.endScanCursor(cursor);
+      } else {
+        next = cursor !== 0 ? cursor : ctx.storeScanCursor(it);
+      }
+      reply.value(new TextEncoder().encode(String(next)));
       reply.array(found.length);
       for (const k of found) reply.value(Buffer.from(k, "latin1"));
     },

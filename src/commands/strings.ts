@@ -26,6 +26,8 @@ export function validExpiry(at: number): boolean {
  */
 export function store(ctx: CommandContext, key: string, value: Uint8Array, keepTtl: boolean): void {
   const ks = ctx.keyspace;
+  // A TTL that has already run out is not kept: the key expires (and is logged) first.
+  if (keepTtl) ks.get(key);
   ks.setOwned(key, value, keepTtl);
   ctx.log(Op.SET, key, value);
   if (keepTtl) {

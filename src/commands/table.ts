@@ -59,6 +59,7 @@ export interface CommandContext {
   /** The server's SCAN cursors: a live iterator per cursor id. */
   scanCursor(id: number): Iterator<string> | undefined;
   storeScanCursor(it: Iterator<string>): number;
+  endScanCursor(id: number): void;
 }
 
 export interface CommandSpec {

@@ -162,8 +162,18 @@ export class Persistence {
       return Promise.resolve();
     }
     // Position and view are taken in the same tick: the snapshot is exactly the log up to here.
-    const position = this.aof.beginCut();
-    this.keyspace.beginSnapshot();
+    let position: number;
+    try {
+      position = this.aof.beginCut();
+      this.keyspace.beginSnapshot();
+    } catch (e) {
+      // Never let a snapshot's failure escape into a write command or a timer.
+      this.keyspace.abortSnapshot();
+      this.lastOk = false;
+      this.lastError = (e as Error).message;
+      log("error", `Snapshot not started: ${this.lastError}`);
+      return Promise.resolve();
+    }
     this.writesSinceSnapshot = 0;
     this.runningPosition = position;
     const began = Date.now();
@@ -178,6 +188,8 @@ export class Persistence {
         this.taken++;
         log("info", `Snapshot saved: ${stats.entries} entries, ${stats.bytes} bytes in ${stats.ms.toFixed(1)} ms (${stats.slices} slices, longest ${stats.worstSliceMs.toFixed(2)} ms); AOF cut at position ${position}`);
       } catch (e) {
+        // Whatever failed (even opening the temp file), the keyspace must leave snapshot mode.
+        this.keyspace.abortSnapshot();
         this.lastOk = false;
         this.lastError = (e as Error).message;
         log("error", `Snapshot failed: ${this.lastError}`);

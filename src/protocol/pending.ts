@@ -1,8 +1,8 @@
 // The bytes a request reader holds between reads: an incomplete frame or command, or input not
 // yet parsed while the reader is paused. One buffer, grown by doubling but never past the size of
 // the item being assembled when that is known (memory follows the bytes that arrived, not what a
-// header announced), grown by only what is needed once a large buffer is past that size, and
-// given back after a large item has been handled.
+// header announced), and given back after a large item has been handled. Readers append no more
+// than a known item needs, so a large item is never followed into a doubled buffer.
 
 const INITIAL = 16 * 1024;
 const LARGE = 1024 * 1024;
@@ -17,9 +17,10 @@ export class PendingBytes {
     if (n <= 0) return;
     const need = this.len + n;
     if (need > this.buf.length) {
+      // Geometric growth keeps appending linear; only a known claim larger than what is needed
+      // caps it, so a header announcing a large value costs nothing until its bytes arrive.
       let target = Math.max(need, INITIAL, this.buf.length * 2);
       if (expected >= need) target = Math.min(target, expected);
-      else if (this.buf.length >= LARGE) target = need + 4096;
       const next = new Uint8Array(target);
       next.set(this.buf.subarray(0, this.len));
       this.buf = next;

@@ -13,6 +13,8 @@ import { PendingBytes } from "./pending.ts";
 
 export const MAX_ARGS = 1024 * 1024;
 export const MAX_INLINE = 64 * 1024;
+/** A bulk at least this long is assembled in a buffer of exactly the command's size. */
+const LARGE_BULK = 64 * 1024;
 /** Longest "*<n>\r\n" or "$<n>\r\n" line we accept (sign, 20 digits, CR LF). */
 const MAX_LINE = 24;
 
@@ -45,6 +47,8 @@ export class RespReader {
   private mbPos = 0;
   private readonly mbStarts: number[] = [];
   private readonly mbLens: number[] = [];
+  /** The held command's exact size while a large bulk in it is incomplete, else 0. */
+  private capAt = 0;
 
   constructor(private readonly maxBulk: number, private readonly sink: RespSink) {}
 
@@ -67,7 +71,21 @@ export class RespReader {
       if (!this.dead) this.append(chunk, stop, chunk.length - stop);
       return;
     }
-    this.append(chunk, 0, chunk.length);
+    let pos = 0;
+    if (!this.paused && this.capAt > 0) {
+      // A large bulk is being assembled: take only its bytes, parse it, then go on from the chunk.
+      pos = Math.min(chunk.length, this.capAt - this.held.len);
+      this.append(chunk, 0, pos);
+      if (this.held.len < this.capAt) return;
+      this.consume(this.run(this.held.buf, 0, this.held.len));
+      if (this.dead) return;
+      if (this.held.len === 0 && !this.paused) {
+        const stop = this.run(chunk, pos, chunk.length);
+        if (!this.dead) this.append(chunk, stop, chunk.length - stop);
+        return;
+      }
+    }
+    this.append(chunk, pos, chunk.length - pos);
     if (this.paused || this.held.len < this.need) return;
     this.consume(this.run(this.held.buf, 0, this.held.len));
   }
@@ -123,6 +141,8 @@ export class RespReader {
         this.mbArg = i;
         this.mbPos = p - pos;
         this.need = len === null ? end - pos + 1 : this.scanned + len + 2 - pos;
+        // Only a large bulk caps the held buffer; small ones let it grow geometrically.
+        this.capAt = len !== null && len >= LARGE_BULK ? this.need : 0;
         return INCOMPLETE;
       }
       p = this.scanned;
@@ -131,6 +151,7 @@ export class RespReader {
       p += len + 2;
     }
     this.mbCount = -1;
+    this.capAt = 0;
     for (let j = 0; j < count; j++) args.push(b, pos + starts[j]!, lens[j]!);
     return p;
   }
@@ -197,6 +218,7 @@ export class RespReader {
 
   private incomplete(pos: number, end: number): number {
     this.need = end - pos + 1;
+    this.capAt = 0;
     return INCOMPLETE;
   }
 
@@ -207,11 +229,11 @@ export class RespReader {
   }
 
   private append(src: Uint8Array, from: number, n: number): void {
-    this.held.append(src, from, n, this.need);
+    this.held.append(src, from, n, this.capAt);
   }
 
   private consume(n: number): void {
-    this.held.consume(n, this.need);
+    this.held.consume(n, this.capAt);
   }
 }
 

@@ -37,8 +37,8 @@ export interface ConnectionHost {
   countBytes(input: number, output: number): void;
   /** Flush this connection at the end of the tick, after the AOF batch is written. */
   scheduleFlush(conn: Connection): void;
-  /** The AOF position a reply to a write must wait for. */
-  holdAfterWrite(): number;
+  /** The AOF position a reply must wait for (after a write, or any command under `always`); 0 for none. */
+  holdAfter(write: boolean): number;
   /** True when replies up to `pos` may leave; otherwise arranges conn.flush() for when they may. */
   durableOrWait(pos: number, conn: Connection): boolean;
 }
@@ -107,6 +107,12 @@ export class Connection implements RequestSink, RespSink, Session {
 
   onClose(): void {
     this.closed = true;
+  }
+
+  /** The client half-closed: no more requests; the socket ends once the replies are out. */
+  onEnd(): void {
+    this.closing = true;
+    this.flush();
   }
 
   /** Refuses the connection with an error sent once its protocol is known (max_clients). */
@@ -209,10 +215,8 @@ export class Connection implements RequestSink, RespSink, Session {
     } catch (e) {
       this.internalError(spec.name, e);
     }
-    if (write) {
-      const hold = this.host.holdAfterWrite();
-      if (hold > this.holdPos) this.holdPos = hold;
-    }
+    const hold = this.host.holdAfter(write);
+    if (hold > this.holdPos) this.holdPos = hold;
     return this.canContinue();
   }
 
@@ -239,7 +243,7 @@ export class Connection implements RequestSink, RespSink, Session {
       if (!this.waiting) this.socket.end();
       return;
     }
-    if (this.readPaused) {
+    if (this.readPaused && !this.waiting) {
       this.readPaused = false;
       this.socket.resume();
     }
@@ -264,6 +268,11 @@ export class Connection implements RequestSink, RespSink, Session {
 
   private await(name: string, pending: Promise<void>): boolean {
     this.waiting = true;
+    // Input that arrives meanwhile would only pile up behind the waiting command.
+    if (!this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
     pending
       .catch((e: unknown) => this.internalError(name, e))
       .finally(() => {

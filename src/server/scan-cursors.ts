@@ -1,4 +1,5 @@
-// SCAN cursors: each is a live iterator over the keyspace, kept by id between calls. A Map
+// SCAN cursors: each is a live iterator over the keyspace, kept by id between calls (the same id
+// for the whole scan, so a retried call continues rather than failing). A Map
 // iterator visits every key present for its whole life exactly once, which is SCAN's promise.
 // The table is bounded: the least recently used cursor is dropped past MAX_CURSORS, and a dropped
 // or unknown cursor is an error rather than a silent restart.
@@ -18,10 +19,18 @@ export class ScanCursors {
     return id;
   }
 
-  /** Removes and returns the iterator for a cursor id (a continuing scan gets a new id). */
+  /** The iterator for a cursor id, kept (as most recently used) until its scan ends. */
   take(id: number): Iterator<string> | undefined {
     const it = this.live.get(id);
-    this.live.delete(id);
+    if (it !== undefined) {
+      this.live.delete(id);
+      this.live.set(id, it);
+    }
     return it;
+  }
+
+  /** Forgets a cursor whose scan has ended. */
+  done(id: number): void {
+    this.live.delete(id);
   }
 }

@@ -60,6 +60,7 @@ export class Server implements ConnectionHost, InfoSource {
       sessions: () => this.clients,
       scanCursor: (id) => this.scans.take(id),
       storeScanCursor: (it) => this.scans.put(it),
+      endScanCursor: (id) => this.scans.done(id),
     };
     this.keyspace.onExpire = (key) => {
       this.stats.expiredKeys++;
@@ -109,8 +110,13 @@ export class Server implements ConnectionHost, InfoSource {
     }
   }
 
-  holdAfterWrite(): number {
-    return this.persistence!.aof.position;
+  holdAfter(write: boolean): number {
+    const aof = this.persistence!.aof;
+    if (write) return aof.position;
+    // Under `always` no reply leaves before the fsync of what came before it, so a read does not
+    // show a write a crash could still take back — except while the AOF is failing, when reads
+    // must keep working (the write that failed is not acknowledged, and others are refused).
+    return this.config.appendfsync === "always" && aof.healthy ? aof.position : 0;
   }
 
   /**
@@ -184,6 +190,9 @@ export class Server implements ConnectionHost, InfoSource {
       this.listener = Bun.listen<Connection>({
         hostname: this.config.bind,
         port: this.config.port,
+        // A client's FIN does not close our side: its replies (maybe waiting for an fsync) go
+        // out first, then onEnd's flush ends the connection.
+        allowHalfOpen: true,
         socket: {
           open(socket) {
             const conn = new Connection(server, socket);
@@ -203,8 +212,9 @@ export class Server implements ConnectionHost, InfoSource {
             socket.data.onDrain();
           },
           end(socket) {
-            // The client closed its side: like Redis, close ours too rather than linger half-open.
-            socket.end();
+            // The client closed its side: answer what it sent (replies may still wait for an
+            // fsync), then close ours too rather than linger half-open.
+            socket.data.onEnd();
           },
           close(socket) {
             socket.data.onClose();
