@@ -2,6 +2,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { globMatcher } from "../../../src/commands/glob.ts";
+import { mulberry32 as rng } from "../../support/rng.ts";
 
 /** Patterns and keys are latin1 strings: one char per byte, like keyspace keys. */
 const match = (pattern: string, key: string): boolean => globMatcher(new Uint8Array(Buffer.from(pattern, "latin1")))(key);
@@ -185,16 +186,6 @@ function stringmatchlen(P: number[], pi: number, S: number[], si: number, st: { 
   return plen === 0 && slen === 0;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("globMatcher vs Redis's stringmatchlen", () => {
   test("the reference port agrees with the documented examples (sanity)", () => {

@@ -10,6 +10,7 @@ import { RecoveryError, recover, type RecoveryReport } from "../../../src/persis
 import { SNAPSHOT_FILE, SNAPSHOT_HEADER, SNAPSHOT_TMP, SnapshotError, loadSnapshot, saveSnapshot } from "../../../src/persistence/snapshot.ts";
 import { Op } from "../../../src/protocol/binary.ts";
 import { Keyspace } from "../../../src/store/keyspace.ts";
+import { Rng } from "../../support/rng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -34,22 +35,6 @@ function copyDir(src: string): string {
   return d;
 }
 
-class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-}
 
 function randomKey(rng: Rng): string {
   const r = rng.next();

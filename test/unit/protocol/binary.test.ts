@@ -30,6 +30,7 @@ import {
   type ResponseSink,
   type StatusCode,
 } from "../../../src/protocol/binary.ts";
+import { mulberry32 as rng } from "../../support/rng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -63,17 +64,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so random chunkings are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Bytes 0..n-1 of a recognisable pattern (so a shifted or truncated copy is caught). */
 function pattern(n: number, seed: number): Uint8Array {

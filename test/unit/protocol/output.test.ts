@@ -2,6 +2,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { Output, ZERO_COPY_MIN, type Writable } from "../../../src/protocol/output.ts";
+import { mulberry32 as rng } from "../../support/rng.ts";
 
 /** A socket that takes at most `limit` bytes per write; limit -1 = closed (returns -1), 0 = full. */
 class FakeSocket implements Writable {
@@ -45,16 +46,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n bytes that differ from any other call's (seeded), so a misplaced or repeated chunk is visible. */
 function pattern(n: number, seed: number): Uint8Array {

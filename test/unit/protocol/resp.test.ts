@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { Args } from "../../../src/commands/args.ts";
 import { MAX_ARGS, MAX_INLINE, RespReader, splitInline, type RespSink } from "../../../src/protocol/resp.ts";
+import { mulberry32 as rng } from "../../support/rng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -123,17 +124,6 @@ class SwapSink implements RespSink {
   }
 }
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MAX_BULK = 512 * 1024 * 1024;
 

@@ -2,6 +2,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { Keyspace } from "../../../src/store/keyspace.ts";
+import { mulberry32 as rng } from "../../support/rng.ts";
 
 const T = 1_000_000;
 
@@ -551,16 +552,6 @@ describe("snapshot views and expiry", () => {
 // ---------------------------------------------------------------------------------------------
 // A seeded model test: random expiry operations, snapshots and flushes against a plain model.
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("model test: random expiry operations with snapshot views", () => {
   for (const master of [true, false]) {

@@ -2,31 +2,12 @@
 
 import { describe, expect, test } from "bun:test";
 import { Keyspace } from "../../../src/store/keyspace.ts";
+import { Rng } from "../../support/rng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
 
 /** mulberry32: small, fast, deterministic. */
-class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** Integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-}
 
 /** A key of 1..255 bytes (latin1 chars 0..255); many are 1 byte so they collide and get reused. */
 function randomKey(rng: Rng): string {
