@@ -1,5 +1,5 @@
-// Keyspace commands: DEL, EXISTS, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, KEYS, SCAN, DBSIZE,
-// FLUSHALL, TYPE — Redis 7's semantics and error texts.
+// Keyspace commands: DEL, UNLINK, EXISTS, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, PERSIST,
+// KEYS, SCAN, DBSIZE, FLUSHALL, FLUSHDB, TYPE — Redis 7's semantics and error texts.
 
 import { ErrorCode, Op } from "../protocol/binary.ts";
 import { globMatcher } from "./glob.ts";
@@ -8,12 +8,13 @@ import type { Args } from "./args.ts";
 import type { Reply } from "./reply.ts";
 import type { CommandContext, CommandSpec } from "./table.ts";
 
-function expire(ctx: CommandContext, args: Args, reply: Reply, unitMs: number, name: string): void {
+/** EXPIRE / PEXPIRE (relative) and EXPIREAT / PEXPIREAT (absolute), with NX XX GT LT. */
+function expire(ctx: CommandContext, args: Args, reply: Reply, unitMs: number, name: string, absolute = false): void {
   const key = args.key(1);
   const n = args.int(2);
   if (n === null) return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_NOT_INT);
   const ks = ctx.keyspace;
-  const at = ks.now() + n * unitMs;
+  const at = absolute ? n * unitMs : ks.now() + n * unitMs;
   if (!validExpiry(at)) return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR invalid expire time in '${name}' command`);
   let nx = false, xx = false, gt = false, lt = false;
   for (let i = 3; i < args.length; i++) {
@@ -40,6 +41,27 @@ function expire(ctx: CommandContext, args: Args, reply: Reply, unitMs: number, n
   reply.integer(1);
 }
 
+function del(ctx: CommandContext, args: Args, reply: Reply): void {
+  let n = 0;
+  for (let i = 1; i < args.length; i++) {
+    const key = args.key(i);
+    if (ctx.keyspace.delete(key)) {
+      ctx.log(Op.DELETE, key, null);
+      n++;
+    }
+  }
+  reply.integer(n);
+}
+
+function flush(ctx: CommandContext, args: Args, reply: Reply): void {
+  if (args.length > 2 || (args.length === 2 && !["async", "sync"].includes(args.lower(1)))) {
+    return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
+  }
+  ctx.keyspace.clear();
+  ctx.log(Op.FLUSHALL, "", null);
+  reply.ok();
+}
+
 function ttl(ctx: CommandContext, args: Args, reply: Reply, unitMs: number): void {
   const at = ctx.keyspace.expireAt(args.key(1));
   if (at < 0) return reply.integer(-2);
@@ -49,23 +71,9 @@ function ttl(ctx: CommandContext, args: Args, reply: Reply, unitMs: number): voi
 }
 
 export const keyCommands: CommandSpec[] = [
-  {
-    name: "del",
-    arity: -2,
-    flags: ["write"],
-    keys: [1, -1, 1],
-    run(ctx, args, reply) {
-      let n = 0;
-      for (let i = 1; i < args.length; i++) {
-        const key = args.key(i);
-        if (ctx.keyspace.delete(key)) {
-          ctx.log(Op.DELETE, key, null);
-          n++;
-        }
-      }
-      reply.integer(n);
-    },
-  },
+  { name: "del", arity: -2, flags: ["write"], keys: [1, -1, 1], run: del },
+  // UNLINK frees memory in the background in Redis; here deleting is already cheap.
+  { name: "unlink", arity: -2, flags: ["write", "fast"], keys: [1, -1, 1], run: del },
   {
     name: "exists",
     arity: -2,
@@ -174,18 +182,9 @@ export const keyCommands: CommandSpec[] = [
       reply.integer(ctx.keyspace.size);
     },
   },
-  {
-    name: "flushall",
-    arity: -1,
-    flags: ["write"],
-    keys: [0, 0, 0],
-    run(ctx, args, reply) {
-      if (args.length > 2 || (args.length === 2 && !["async", "sync"].includes(args.lower(1)))) {
-        return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
-      }
-      ctx.keyspace.clear();
-      ctx.log(Op.FLUSHALL, "", null);
-      reply.ok();
-    },
-  },
+  { name: "flushall", arity: -1, flags: ["write"], keys: [0, 0, 0], run: flush },
+  // One database, so FLUSHDB is FLUSHALL.
+  { name: "flushdb", arity: -1, flags: ["write"], keys: [0, 0, 0], run: flush },
+  { name: "expireat", arity: -3, flags: ["write", "fast"], keys: [1, 1, 1], run: (ctx, a, r) => expire(ctx, a, r, 1000, "expireat", true) },
+  { name: "pexpireat", arity: -3, flags: ["write", "fast"], keys: [1, 1, 1], run: (ctx, a, r) => expire(ctx, a, r, 1, "pexpireat", true) },
 ];

@@ -1,4 +1,4 @@
-// String commands: GET, SET (EX, PX, NX, XX, GET, KEEPTTL), SETNX, GETSET, GETDEL, MGET, MSET,
+// String commands: GET, SET (EX, PX, NX, XX, GET, KEEPTTL), SETNX, SETEX, PSETEX, GETSET, GETDEL, MGET, MSET,
 // INCR, INCRBY, DECR, DECRBY, APPEND, STRLEN — Redis 7's semantics and error texts. Writes are
 // logged as their effect (SET, PEXPIREAT, DELETE), so replaying the log is deterministic.
 
@@ -69,6 +69,18 @@ export function parseIntBytes(v: Uint8Array): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
+/** SETEX / PSETEX key ttl value. */
+function setWithTtl(ctx: CommandContext, args: Args, reply: Reply, unitMs: number, name: string): void {
+  const n = args.int(2);
+  if (n === null) return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_NOT_INT);
+  const at = ctx.keyspace.now() + n * unitMs;
+  if (n <= 0 || !validExpiry(at)) return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR invalid expire time in '${name}' command`);
+  const key = args.key(1);
+  store(ctx, key, args.copy(3), false);
+  expireKey(ctx, key, at);
+  reply.ok();
+}
+
 function intArg(args: Args, i: number, reply: Reply): number | null {
   const n = args.int(i);
   if (n === null) reply.error(ErrorCode.BAD_ARGUMENTS, ERR_NOT_INT);
@@ -137,6 +149,20 @@ export const stringCommands: CommandSpec[] = [
       store(ctx, key, args.copy(2), false);
       reply.integer(1);
     },
+  },
+  {
+    name: "setex",
+    arity: 4,
+    flags: ["write"],
+    keys: [1, 1, 1],
+    run: (ctx, args, reply) => setWithTtl(ctx, args, reply, 1000, "setex"),
+  },
+  {
+    name: "psetex",
+    arity: 4,
+    flags: ["write"],
+    keys: [1, 1, 1],
+    run: (ctx, args, reply) => setWithTtl(ctx, args, reply, 1, "psetex"),
   },
   {
     name: "getset",

@@ -78,3 +78,34 @@ test("a SCAN cursor may be used again (a retried call continues instead of faili
   await s.stop();
   cleanup(s.cwd);
 });
+
+test("SETEX, PSETEX, UNLINK, FLUSHDB, EXPIREAT and PEXPIREAT behave as in Redis, and their effects survive a restart", async () => {
+  const env = { MICRODB_SNAPSHOT_COMMANDS: "0", MICRODB_SNAPSHOT_INTERVAL: "0" };
+  let s = await startServer({ env });
+  let c = await RespConn.open(s.port);
+  expect(await c.call("SETEX", "a", "100", "1")).toBe("OK");
+  expect(await c.call("TTL", "a")).toBe(100);
+  expect(await c.call("PSETEX", "b", "100000", "2")).toBe("OK");
+  expect(await c.call("TTL", "b")).toBe(100);
+  const bad = await c.call("SETEX", "x", "0", "v");
+  expect((bad as RespError).message).toBe("ERR invalid expire time in 'setex' command");
+  await c.call("MSET", "u1", "x", "u2", "y", "f", "z");
+  expect(await c.call("UNLINK", "u1", "u2", "nokey")).toBe(2);
+  const at = Math.floor(Date.now() / 1000) + 500;
+  expect(await c.call("EXPIREAT", "f", String(at))).toBe(1);
+  expect(await c.call("TTL", "f")).toBeGreaterThan(490);
+  expect(await c.call("PEXPIREAT", "f", String(Date.now() - 1000))).toBe(1); // in the past: deleted
+  expect(await c.call("EXISTS", "f")).toBe(0);
+  c.close();
+  await s.kill();
+  s = await startServer({ env, cwd: s.cwd });
+  c = await RespConn.open(s.port);
+  expect(str(await c.call("GET", "a"))).toBe("1");
+  expect(await c.call("TTL", "a")).toBeGreaterThan(90);
+  expect(await c.call("EXISTS", "u1", "u2", "f")).toBe(0);
+  expect(await c.call("FLUSHDB")).toBe("OK");
+  expect(await c.call("DBSIZE")).toBe(0);
+  c.close();
+  await s.stop();
+  cleanup(s.cwd);
+});
