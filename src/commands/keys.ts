@@ -2,6 +2,7 @@
 // KEYS, SCAN, DBSIZE, FLUSHALL, FLUSHDB, TYPE — Redis 7's semantics and error texts.
 
 import { ErrorCode, Op } from "../protocol/binary.ts";
+import { keyToBytes } from "../store/keys.ts";
 import { globMatcher } from "./glob.ts";
 import { ERR_NOT_INT, ERR_SYNTAX, expireKey, validExpiry } from "./strings.ts";
 import type { Args } from "./args.ts";
@@ -120,7 +121,7 @@ export const keyCommands: CommandSpec[] = [
       const found: string[] = [];
       for (const k of ctx.keyspace.keys()) if (match(k)) found.push(k);
       reply.array(found.length);
-      for (const k of found) reply.value(Buffer.from(k, "latin1"));
+      for (const k of found) reply.value(keyToBytes(k));
     },
   },
   {
@@ -170,7 +171,7 @@ export const keyCommands: CommandSpec[] = [
       }
       reply.value(new TextEncoder().encode(String(next)));
       reply.array(found.length);
-      for (const k of found) reply.value(Buffer.from(k, "latin1"));
+      for (const k of found) reply.value(keyToBytes(k));
     },
   },
   {

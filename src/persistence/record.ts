@@ -6,6 +6,7 @@
 //
 // Keys are keyspace strings (one char per byte), written back as their bytes.
 
+import { writeKey } from "../store/keys.ts";
 import { crc32 } from "./crc32.ts";
 import { MAGIC, PROTOCOL_VERSION, REQUEST_HEADER, readU32, writeRequestHeader, writeU32 } from "../protocol/binary.ts";
 
@@ -19,8 +20,7 @@ export function recordSize(keyLen: number, valueLen: number): number {
 export function writeRecord(buf: Uint8Array, off: number, op: number, key: string, value: Uint8Array | null): number {
   const valueLen = value?.length ?? 0;
   let at = writeRequestHeader(buf, off, op, 0, key.length, valueLen);
-  for (let i = 0; i < key.length; i++) buf[at + i] = key.charCodeAt(i);
-  at += key.length;
+  at = writeKey(buf, at, key);
   if (value) {
     buf.set(value, at);
     at += valueLen;

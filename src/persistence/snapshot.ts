@@ -11,11 +11,11 @@
 // file that is fsynced, renamed over dump.rdb and whose directory is fsynced (saveSnapshot), or
 // later a replica's socket. docs/files.md has the byte layout.
 
-import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Keyspace } from "../store/keyspace.ts";
-import { keyFromBytes } from "../store/keys.ts";
+import { keyFromBytes, writeKey } from "../store/keys.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
 import { fsyncDirAsync, readU64, writeU64 } from "./aof.ts";
 
@@ -89,8 +89,7 @@ export async function writeSnapshotStream(ks: Keyspace, position: number, sink: 
           writeU64(buf, len, expireAt);
           len += EXPIRY_FIELD;
         }
-        for (let i = 0; i < key.length; i++) buf[len + i] = key.charCodeAt(i);
-        len += key.length;
+        len = writeKey(buf, len, key);
         if (large) {
           chunks.push(buf.subarray(0, len));
           chunks.push(value);
@@ -274,8 +273,4 @@ export function loadSnapshot(path: string, ks: Keyspace): LoadedSnapshot {
   } finally {
     closeSync(fd);
   }
-}
-
-export function snapshotExists(dir: string): boolean {
-  return existsSync(join(dir, SNAPSHOT_FILE));
 }

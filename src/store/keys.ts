@@ -17,3 +17,9 @@ export function keyFromBytes(buf: Uint8Array, start: number, len: number): strin
 export function keyToBytes(key: string): Uint8Array {
   return Buffer.from(key, "latin1");
 }
+
+/** Writes a key's bytes at `off` (the buffer must have room); returns the offset after them. */
+export function writeKey(buf: Uint8Array, off: number, key: string): number {
+  for (let i = 0; i < key.length; i++) buf[off + i] = key.charCodeAt(i);
+  return off + key.length;
+}
