@@ -29,3 +29,16 @@ export class Rng {
     return this.next() < p;
   }
 }
+
+/** `len` bytes from xorshift32 seeded with `seed`: cheap filler for large test values. */
+export function xorshiftBytes(len: number, seed: number): Uint8Array {
+  const v = new Uint8Array(len);
+  let x = (seed | 1) >>> 0;
+  for (let i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    v[i] = x;
+  }
+  return v;
+}

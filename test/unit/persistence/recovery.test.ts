@@ -10,7 +10,7 @@ import { RecoveryError, recover, type RecoveryReport } from "../../../src/persis
 import { SNAPSHOT_FILE, SNAPSHOT_HEADER, SNAPSHOT_TMP, SnapshotError, loadSnapshot, saveSnapshot } from "../../../src/persistence/snapshot.ts";
 import { Op } from "../../../src/protocol/binary.ts";
 import { Keyspace } from "../../../src/store/keyspace.ts";
-import { Rng } from "../../support/rng.ts";
+import { Rng, xorshiftBytes } from "../../support/rng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -44,17 +44,7 @@ function randomKey(rng: Rng): string {
   return s;
 }
 
-function bytesOf(len: number, seed: number): Uint8Array {
-  const v = new Uint8Array(len);
-  let x = (seed | 1) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    v[i] = x;
-  }
-  return v;
-}
+const bytesOf = xorshiftBytes;
 
 function randomValue(rng: Rng): Uint8Array {
   const r = rng.next();

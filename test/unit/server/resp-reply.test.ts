@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { ErrorCode } from "../../../src/protocol/binary.ts";
 import { Output, ZERO_COPY_MIN, type Writable } from "../../../src/protocol/output.ts";
 import { RespReply, writeDigits } from "../../../src/server/resp-reply.ts";
+import { xorshiftBytes } from "../../support/rng.ts";
 
 /** Strings are latin1: one char per byte. */
 function b(s: string): Uint8Array {
@@ -46,17 +47,7 @@ function encode(fn: (r: RespReply) => void): string {
   return Buffer.from(drain(out).bytes).toString("latin1");
 }
 
-function pattern(n: number, seed: number): Uint8Array {
-  const v = new Uint8Array(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    v[i] = x;
-  }
-  return v;
-}
+const pattern = xorshiftBytes;
 
 const same = (x: Uint8Array, y: Uint8Array): boolean => Buffer.from(x).equals(Buffer.from(y));
 

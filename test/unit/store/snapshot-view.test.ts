@@ -2,7 +2,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { Keyspace } from "../../../src/store/keyspace.ts";
-import { Rng } from "../../support/rng.ts";
+import { Rng, xorshiftBytes } from "../../support/rng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -21,16 +21,8 @@ function randomKey(rng: Rng): string {
 function randomValue(rng: Rng): Uint8Array {
   const r = rng.next();
   const len = r < 0.05 ? 0 : r < 0.55 ? rng.int(1, 16) : r < 0.9 ? rng.int(17, 1000) : rng.int(1001, 20000);
-  const v = new Uint8Array(len);
   // xorshift32 seeded from the Rng: cheap enough for the larger values.
-  let x = (rng.int(1, 0x7fffffff) | 1) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    v[i] = x;
-  }
-  return v;
+  return xorshiftBytes(len, rng.int(1, 0x7fffffff));
 }
 
 // ---------------------------------------------------------------------------------------------
