@@ -20,6 +20,8 @@ export interface Config {
   snapshot_commands: number;
   role: Role;
   master_addr: string | null;
+  master_auth: string;
+  repl_backlog_size: number;
   threads: number;
   appendfsync: AppendFsync;
   max_value_size: number;
@@ -94,6 +96,16 @@ const SPECS: { readonly [K in ConfigKey]: KeySpec<Config[K]> } = {
     expects: "HOST:PORT of the master, e.g. 127.0.0.1:6379",
     fallback: () => null,
     parse: (raw) => (parseHostPort(raw) ? raw : undefined),
+  },
+  master_auth: {
+    expects: "the master's requirepass (empty = none)",
+    fallback: () => "",
+    parse: (raw) => raw,
+  },
+  repl_backlog_size: {
+    expects: "a size 16kb..4gb (units k, kb, m, mb, g, gb allowed)",
+    fallback: () => 16 * 1024 * 1024,
+    parse: size(16 * 1024, 4 * 1024 ** 3),
   },
   threads: { expects: "an integer 1..256", fallback: () => Math.min(256, availableParallelism()), parse: integer(1, 256) },
   appendfsync: { expects: "always, everysec or no", fallback: () => "everysec", parse: oneOf<AppendFsync>("always", "everysec", "no") },

@@ -1,10 +1,11 @@
-// Server commands: PING, ECHO, INFO, SAVE, BGSAVE, LASTSAVE, ROLE, SELECT, QUIT, HELLO, COMMAND,
-// CONFIG GET, CLIENT, SHUTDOWN, AUTH — what redis-cli, redis-benchmark and client libraries send,
+// Server commands: PING, ECHO, INFO, SAVE, BGSAVE, LASTSAVE, DEBUG DIGEST, SELECT, QUIT, HELLO,
+// COMMAND, CONFIG GET, CLIENT, SHUTDOWN, AUTH — what redis-cli, redis-benchmark and client libraries send,
 // with Redis 7's replies and error texts.
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import { CONFIG_KEYS } from "../config.ts";
 import { ErrorCode } from "../protocol/binary.ts";
+import { digest } from "../store/digest.ts";
 import { VERSION } from "../version.ts";
 import { globMatcher } from "./glob.ts";
 import { ERR_SYNTAX } from "./strings.ts";
@@ -112,7 +113,7 @@ function hello(ctx: CommandContext, args: Args, reply: Reply, session: Session):
   reply.text("mode");
   reply.text("standalone");
   reply.text("role");
-  reply.text(ctx.config.role);
+  reply.text(ctx.replication.role().role);
   reply.text("modules");
   reply.array(0);
 }
@@ -216,8 +217,9 @@ export const serverCommands: CommandSpec[] = [
     flags: ["admin"],
     keys: [0, 0, 0],
     run(ctx, _args, reply) {
-      if (ctx.bgsave()) reply.status("Background saving started");
-      else reply.error(ErrorCode.BAD_ARGUMENTS, "ERR Background save already in progress");
+      const refused = ctx.bgsave();
+      if (refused === null) reply.status("Background saving started");
+      else reply.error(ErrorCode.BAD_ARGUMENTS, refused);
     },
   },
   {
@@ -228,15 +230,14 @@ export const serverCommands: CommandSpec[] = [
     run: (ctx, _args, reply) => reply.integer(ctx.lastSave()),
   },
   {
-    name: "role",
-    arity: 1,
-    flags: ["fast", "stale"],
+    // DEBUG DIGEST only: a fingerprint of the dataset, to compare a master with its replicas.
+    name: "debug",
+    arity: -2,
+    flags: ["admin", "stale"],
     keys: [0, 0, 0],
-    run(_ctx, _args, reply) {
-      reply.array(3);
-      reply.text("master");
-      reply.integer(0);
-      reply.array(0);
+    run(ctx, args, reply) {
+      if (args.lower(1) === "digest" && args.length === 2) return reply.text(digest(ctx.keyspace));
+      reply.error(ErrorCode.BAD_ARGUMENTS, `ERR unknown subcommand '${args.text(1).slice(0, 128)}'. microdb supports DEBUG DIGEST only.`);
     },
   },
   {

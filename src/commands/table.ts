@@ -7,11 +7,14 @@
 // (BINARY_OPS); its CALL opcode reaches any entry with a full argument list.
 
 import type { Config } from "../config.ts";
-import { Op, Shape } from "../protocol/binary.ts";
+import { Op, Shape, type ErrorCodeValue } from "../protocol/binary.ts";
+import type { ReplicaInfo, StreamTarget } from "../replication/master.ts";
+import type { LinkState } from "../replication/replica.ts";
 import type { Keyspace } from "../store/keyspace.ts";
 import { Args } from "./args.ts";
 import type { Reply } from "./reply.ts";
 import { keyCommands } from "./keys.ts";
+import { replicationCommands } from "./replication.ts";
 import { serverCommands } from "./server.ts";
 import { stringCommands } from "./strings.ts";
 
@@ -35,6 +38,32 @@ export interface Session {
   lastCommand: string;
   /** Close the connection after this reply (QUIT). */
   closeAfterReply(): void;
+  /** This connection as a replication stream target (REPLICATE). */
+  streamTarget(): StreamTarget;
+}
+
+export type RoleView =
+  | { role: "master"; offset: number; replicas: ReplicaInfo[] }
+  | { role: "slave"; host: string; port: number; state: LinkState; offset: number };
+
+/** Replication as commands see it. */
+export interface ReplicationControl {
+  role(): RoleView;
+  /** REPLICAOF HOST PORT: follow that master; returns the status line. */
+  replicaOf(host: string, port: number): string;
+  /** REPLICAOF NO ONE: become a master, keeping the data; returns the status line. */
+  promote(): string;
+  /** Why this node cannot serve REPLICATE now (it is a replica itself), or null. */
+  refuseReplica(): string | null;
+  /** REPLICATE: `start` gets the status line before any stream byte; a promise while a full sync waits. */
+  attach(target: StreamTarget, replid: string, offset: number, port: number, start: (status: string) => void): Promise<void> | void;
+  ack(target: StreamTarget, offset: number): void;
+}
+
+/** Why writes are refused (AOF failing, read-only replica), as an error code and text. */
+export interface WriteRefusal {
+  code: ErrorCodeValue;
+  message: string;
 }
 
 /** What a command may touch besides its arguments. */
@@ -45,12 +74,13 @@ export interface CommandContext {
   info(section: string | null): string | undefined;
   /** Records a write that changed data (AOF, and later replication): its effect, not the command. */
   log(op: number, key: string, value: Uint8Array | null): void;
-  /** Why write commands are refused right now (AOF failing), or null. */
-  writeError(): string | null;
+  /** Why write commands are refused right now (AOF failing, read-only replica), or null. */
+  writeError(): WriteRefusal | null;
+  readonly replication: ReplicationControl;
   /** Resolves once a snapshot holding every earlier write is on disk. */
   save(): Promise<void>;
-  /** Starts a snapshot unless one is running; false when one already is. */
-  bgsave(): boolean;
+  /** Starts a snapshot; null when started, else why not (one is running, a replica has no files). */
+  bgsave(): string | null;
   /** Unix time (s) of the last successful snapshot. */
   lastSave(): number;
   /** Graceful shutdown; `save` false skips the final snapshot. */
@@ -75,7 +105,7 @@ export interface CommandSpec {
   run(ctx: CommandContext, args: Args, reply: Reply, session: Session): void | Promise<void>;
 }
 
-export const COMMANDS: readonly CommandSpec[] = [...serverCommands, ...stringCommands, ...keyCommands];
+export const COMMANDS: readonly CommandSpec[] = [...serverCommands, ...stringCommands, ...keyCommands, ...replicationCommands];
 
 export const BY_NAME: ReadonlyMap<string, CommandSpec> = (() => {
   const m = new Map<string, CommandSpec>();

@@ -71,6 +71,11 @@ export interface AofStart {
   size: number;
   /** False when the file does not exist yet and must be created. */
   exists: boolean;
+  /**
+   * The file is created later, by create(): appends wait in memory (their replies with them) until
+   * then. A promoted replica's first snapshot must be on disk before its log begins.
+   */
+  deferred?: boolean;
 }
 
 type Waiter = { pos: number; done: () => void; fail?: (e: Error) => void };
@@ -97,21 +102,35 @@ export class Aof {
   private writtenWaiters: Waiter[] = [];
   private idleWaiters: (() => void)[] = [];
   private closed = false;
+  /** Sees every record as it is appended (the replication stream), or null. */
+  tap: ((buf: Uint8Array, start: number, end: number) => void) | null = null;
 
   constructor(private readonly dir: string, private readonly policy: AppendFsync, start: AofStart) {
     this.file = start.file;
     this.base = start.base;
     this.position = this.written = this.durable = start.base + start.size;
-    this.fd = openSync(this.path(this.file), start.exists ? "r+" : "w");
-    if (!start.exists) {
-      writeAll(this.fd, encodeAofHeader(start.base), 0);
-      fsyncSync(this.fd);
-      fsyncDir(this.dir);
-    }
+    if (!start.deferred) this.open(start.exists);
     if (policy === "everysec") {
       this.everysecTimer = setInterval(() => this.requestSync(), 1000);
       this.everysecTimer.unref?.();
     }
+  }
+
+  private open(exists: boolean): void {
+    this.fd = openSync(this.path(this.file), exists ? "r+" : "w");
+    if (!exists) {
+      writeAll(this.fd, encodeAofHeader(this.base), 0);
+      fsyncSync(this.fd);
+      fsyncDir(this.dir);
+    }
+  }
+
+  /** Creates a deferred file (header fsynced, directory fsynced) and writes what waited. */
+  create(): void {
+    if (this.fd >= 0) return;
+    this.open(false);
+    this.endOfTick();
+    this.requestSync();
   }
 
   /** False after a failed write or fsync, until a retry succeeds. */
@@ -136,13 +155,15 @@ export class Aof {
       next.set(this.batch.subarray(0, this.batchLen));
       this.batch = next;
     }
-    this.batchLen = writeRecord(this.batch, this.batchLen, op, key, value);
+    const start = this.batchLen;
+    this.batchLen = writeRecord(this.batch, start, op, key, value);
     this.position += size;
+    if (this.tap !== null) this.tap(this.batch, start, this.batchLen);
   }
 
   /** End of tick: one write for the whole batch, then an fsync if the policy wants one now. */
   endOfTick(): void {
-    if (this.batchLen === 0 || this.rotating || this.failure !== null || this.closed) return;
+    if (this.batchLen === 0 || this.rotating || this.failure !== null || this.closed || this.fd < 0) return;
     if (!this.writeBatch()) return;
     if (this.policy === "always") this.requestSync();
   }
@@ -204,14 +225,14 @@ export class Aof {
     while (this.rotating) await this.idle();
     this.endOfTick();
     while (this.syncing) await this.idle();
-    if (this.failure === null && this.written > this.durable) {
+    if (this.failure === null && this.written > this.durable && this.fd >= 0) {
       fsyncSync(this.fd);
       this.durable = this.written;
     }
     this.closed = true;
     if (this.everysecTimer) clearInterval(this.everysecTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    closeSync(this.fd);
+    if (this.fd >= 0) closeSync(this.fd);
     if (this.failure !== null) throw new Error(`appendonly file not fully written: ${this.failure}`);
   }
 
@@ -247,7 +268,7 @@ export class Aof {
   }
 
   private requestSync(): void {
-    if (this.syncing || this.closed || this.failure !== null || this.rotating) return;
+    if (this.syncing || this.closed || this.failure !== null || this.rotating || this.fd < 0) return;
     if (!this.dirty && this.waiters.length === 0) return;
     if (!this.dirty) {
       // Waiters but nothing new written: their records are still in the batch.

@@ -3,13 +3,18 @@
 // passed with at least one write, on SAVE and at shutdown — never two at once (a trigger during a
 // snapshot runs when it ends). After a snapshot commits, the AOF is cut to what came after it.
 
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import type { WriteRefusal } from "../commands/table.ts";
 import type { Config } from "../config.ts";
+import { ErrorCode } from "../protocol/binary.ts";
 import { log } from "../log.ts";
 import type { Keyspace } from "../store/keyspace.ts";
-import { Aof, type AofStart } from "./aof.ts";
-import { saveSnapshot, type SnapshotStats } from "./snapshot.ts";
+import { AOF_FILE, AOF_NEXT, Aof, fsyncDirAsync, type AofStart } from "./aof.ts";
+import { SNAPSHOT_TMP, saveSnapshot, type SnapshotStats } from "./snapshot.ts";
 
 const BACKOFF = 4;
+const ADOPT_RETRY_MS = 1000;
 
 export interface PersistenceInfo {
   aofHealthy: boolean;
@@ -62,10 +67,52 @@ export class Persistence {
     this.timer.unref?.();
   }
 
+  /**
+   * A promoted replica takes over `dir` for a keyspace that came from its master, at stream
+   * offset `position`. The old files describe another history, so they go first (the log before
+   * the snapshot: a dump.rdb at `position` next to an old log would replay stale records); then a
+   * snapshot at `position` is written, and only then does the log begin, at `position`. Writes
+   * meanwhile wait in memory, and so do their replies: none is acknowledged before it is logged.
+   * A crash before the new dump.rdb lands leaves the old one, with nothing acknowledged since.
+   */
+  static adopt(dir: string, config: Config, keyspace: Keyspace, position: number): Persistence {
+    const p = new Persistence(dir, config, keyspace, { file: AOF_FILE, base: position, size: 0, exists: false, deferred: true }, null);
+    p.runningPosition = position;
+    p.running = (async () => {
+      for (;;) {
+        let began = false;
+        try {
+          for (const f of [AOF_NEXT, AOF_FILE, SNAPSHOT_TMP]) rmSync(join(dir, f), { force: true });
+          await fsyncDirAsync(dir);
+          while (keyspace.snapshotRunning) await keyspace.snapshotIdle();
+          keyspace.beginSnapshot();
+          began = true;
+          const stats = await saveSnapshot(keyspace, dir, position);
+          p.aof.create();
+          p.savedPosition = position;
+          p.lastSaveTime = Date.now();
+          p.lastStats = stats;
+          p.taken++;
+          log("info", `Data files started at stream offset ${position}: snapshot of ${stats.entries} entries in ${stats.ms.toFixed(1)} ms, then the AOF`);
+          break;
+        } catch (e) {
+          if (began) keyspace.abortSnapshot();
+          p.lastOk = false;
+          p.lastError = (e as Error).message;
+          log("error", `Cannot start the data files in ${dir} (${p.lastError}); writes wait; retrying in ${ADOPT_RETRY_MS} ms`);
+          await Bun.sleep(ADOPT_RETRY_MS);
+        }
+      }
+      p.running = null;
+      p.runningPosition = -1;
+    })();
+    return p;
+  }
+
   /** Why writes are refused right now, or null when they are accepted. */
-  get writeError(): string | null {
+  get writeError(): WriteRefusal | null {
     const e = this.aof.lastError;
-    return e === null ? null : `MISCONF Errors writing to the AOF file: ${e}`;
+    return e === null ? null : { code: ErrorCode.MISCONF, message: `MISCONF Errors writing to the AOF file: ${e}` };
   }
 
   /** Logs one write that changed data. */
@@ -161,23 +208,29 @@ export class Persistence {
       log("error", `Snapshot not started: ${this.lastError}`);
       return Promise.resolve();
     }
-    // Position and view are taken in the same tick: the snapshot is exactly the log up to here.
-    let position: number;
-    try {
-      position = this.aof.beginCut();
-      this.keyspace.beginSnapshot();
-    } catch (e) {
-      // Never let a snapshot's failure escape into a write command or a timer.
-      this.keyspace.abortSnapshot();
-      this.lastOk = false;
-      this.lastError = (e as Error).message;
-      log("error", `Snapshot not started: ${this.lastError}`);
-      return Promise.resolve();
-    }
-    this.writesSinceSnapshot = 0;
-    this.runningPosition = position;
+    // Not begun yet, it will cover every write logged before it begins.
+    this.runningPosition = Number.MAX_SAFE_INTEGER;
     const began = Date.now();
     this.running = (async () => {
+      // One point-in-time view at a time: a replica's full sync may hold it.
+      while (this.keyspace.snapshotRunning) await this.keyspace.snapshotIdle();
+      // Position and view are taken in the same tick: the snapshot is exactly the log up to here.
+      let position: number;
+      try {
+        position = this.aof.beginCut();
+        this.keyspace.beginSnapshot();
+      } catch (e) {
+        // Never let a snapshot's failure escape into a write command or a timer.
+        this.keyspace.abortSnapshot();
+        this.lastOk = false;
+        this.lastError = (e as Error).message;
+        log("error", `Snapshot not started: ${this.lastError}`);
+        this.running = null;
+        this.runningPosition = -1;
+        return;
+      }
+      this.writesSinceSnapshot = 0;
+      this.runningPosition = position;
       try {
         const stats = await saveSnapshot(this.keyspace, this.dir, position, () => this.aof.waitDurable(position));
         await this.aof.finishCut();

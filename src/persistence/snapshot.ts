@@ -178,43 +178,145 @@ export class SnapshotError extends Error {
   override name = "SnapshotError";
 }
 
-/** Sequential reads of a file with a refillable window and a running CRC of consumed bytes. */
-class FileWindow {
-  buf = new Uint8Array(1024 * 1024);
-  start = 0;
-  end = 0;
-  /** File offset of buf[start]. */
+/**
+ * Decodes a snapshot fed in chunks of any size — from a file (loadSnapshot) or from a master's
+ * socket (a replica's full sync) — into a keyspace. Entries whole in a chunk are read in place;
+ * only an entry cut by a chunk boundary is copied. Nothing a header claims is allocated before it
+ * is checked against `maxBytes` (what can still arrive) and `maxValue`.
+ */
+export class SnapshotDecoder {
+  position = -1;
+  createdAt = 0;
+  entries = 0;
+  done = false;
+  /** Bytes consumed so far (the offset of the next byte in the snapshot). */
   offset = 0;
-  crc = 0;
-  private eof = false;
+  private crc = 0;
+  private held = new Uint8Array(0);
+  private heldLen = 0;
+  private sawHeader = false;
+  private endAt = -1;
 
-  constructor(private readonly fd: number) {}
+  constructor(
+    private readonly ks: Keyspace,
+    private readonly name: string,
+    private readonly maxBytes: number,
+    private readonly maxValue: number,
+  ) {}
 
-  /** Makes `n` bytes available at buf[start]; false if the file ends first. */
-  need(n: number): boolean {
-    if (this.end - this.start >= n) return true;
-    if (this.start > 0) {
-      this.buf.copyWithin(0, this.start, this.end);
-      this.end -= this.start;
-      this.start = 0;
+  /** Decodes what it can of chunk[start, end); returns how many bytes it took (it stops at the end). */
+  feed(chunk: Uint8Array, start = 0, end = chunk.length): number {
+    let pos = start;
+    // First complete the one item a previous chunk cut short (held is never more than one item).
+    while (this.heldLen > 0 && !this.done) {
+      const need = this.needed(this.held, 0, this.heldLen);
+      if (this.heldLen < need) {
+        if (pos === end) return end - start;
+        const want = Math.min(end - pos, need - this.heldLen);
+        this.hold(chunk, pos, pos + want);
+        pos += want;
+        continue;
+      }
+      this.decode(this.held, 0, this.heldLen);
+      this.heldLen = 0;
+      if (this.held.length > 1024 * 1024) this.held = new Uint8Array(0);
     }
-    if (n > this.buf.length) {
-      const next = new Uint8Array(n);
-      next.set(this.buf.subarray(0, this.end));
-      this.buf = next;
+    if (this.done) return pos - start;
+    pos += this.decode(chunk, pos, end);
+    if (!this.done && pos < end) {
+      this.hold(chunk, pos, end);
+      pos = end;
     }
-    while (this.end < n && !this.eof) {
-      const got = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
-      if (got === 0) this.eof = true;
-      this.end += got;
-    }
-    return this.end - this.start >= n;
+    return pos - start;
   }
 
-  consume(n: number): void {
-    this.crc = Bun.hash.crc32(this.buf.subarray(this.start, this.start + n), this.crc);
-    this.start += n;
+  /** Decodes whole items from buf[pos, end); returns bytes used. */
+  private decode(buf: Uint8Array, pos: number, end: number): number {
+    const from = pos;
+    while (!this.done) {
+      const need = this.needed(buf, pos, end);
+      if (end - pos < need) break;
+      if (!this.sawHeader) {
+        for (let i = 0; i < SNAP_MAGIC.length; i++) {
+          if (buf[pos + i] !== SNAP_MAGIC[i]) throw this.bad("not a microdb snapshot (bad magic or version)", 0);
+        }
+        this.position = readU64(buf, pos + 8);
+        this.createdAt = readU64(buf, pos + 16);
+        this.sawHeader = true;
+      } else if (this.endAt < 0 && buf[pos] === KIND_END) {
+        this.endAt = this.offset;
+        const count = readU64(buf, pos + 1);
+        if (count !== this.entries) throw this.bad(`footer counts ${count} entries, the snapshot holds ${this.entries}`, this.endAt);
+        this.consume(buf, pos, 9);
+        pos += 9;
+        continue;
+      } else if (this.endAt >= 0) {
+        if (readU32(buf, pos) !== this.crc) throw this.bad("CRC mismatch (the snapshot is corrupt)", this.endAt);
+        this.done = true;
+        this.offset += 4;
+        pos += 4;
+        break;
+      } else {
+        const kind = buf[pos]!;
+        const head = ENTRY_HEADER + (kind === KIND_STRING_EXPIRY ? EXPIRY_FIELD : 0);
+        const keyLen = buf[pos + 1]!;
+        const valueLen = readU32(buf, pos + 2);
+        const at = pos + head;
+        const key = keyFromBytes(buf, at, keyLen);
+        this.ks.set(key, buf.subarray(at + keyLen, at + keyLen + valueLen));
+        // An expired key is loaded with its time and goes the usual way (a logged delete).
+        if (kind === KIND_STRING_EXPIRY) this.ks.setExpireRaw(key, readU64(buf, pos + ENTRY_HEADER));
+        this.entries++;
+      }
+      this.consume(buf, pos, need);
+      pos += need;
+    }
+    return pos - from;
+  }
+
+  /** Bytes the next item needs, checking what its header claims once the header is there. */
+  private needed(buf: Uint8Array, pos: number, end: number): number {
+    if (!this.sawHeader) return SNAPSHOT_HEADER;
+    if (this.endAt >= 0) return 4;
+    if (end - pos < 1) return 1;
+    const kind = buf[pos]!;
+    if (kind === KIND_END) return 9;
+    if (kind !== KIND_STRING && kind !== KIND_STRING_EXPIRY) throw this.bad(`unknown entry kind 0x${kind.toString(16)}`);
+    const head = ENTRY_HEADER + (kind === KIND_STRING_EXPIRY ? EXPIRY_FIELD : 0);
+    if (end - pos < head) return head;
+    const keyLen = buf[pos + 1]!;
+    const valueLen = readU32(buf, pos + 2);
+    if (keyLen === 0) throw this.bad("entry with an empty key");
+    if (valueLen > this.maxValue) throw this.bad(`entry value of ${valueLen} bytes is over max_value_size (${this.maxValue})`);
+    if (this.offset + head + keyLen + valueLen > this.maxBytes) throw this.bad(`entry claims ${valueLen} value bytes past the end of the file (truncated)`);
+    return head + keyLen + valueLen;
+  }
+
+  private consume(buf: Uint8Array, pos: number, n: number): void {
+    this.crc = Bun.hash.crc32(buf.subarray(pos, pos + n), this.crc);
     this.offset += n;
+  }
+
+  private hold(chunk: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (this.heldLen + n > this.held.length) {
+      const next = new Uint8Array(Math.max(this.heldLen + n, this.held.length * 2, 4096));
+      next.set(this.held.subarray(0, this.heldLen));
+      this.held = next;
+    }
+    this.held.set(chunk.subarray(start, end), this.heldLen);
+    this.heldLen += n;
+  }
+
+  bad(why: string, at = this.offset): SnapshotError {
+    return new SnapshotError(`${this.name}: ${why} at byte offset ${at}`);
+  }
+
+  /** Why the snapshot is incomplete, for a source that ended (file end, closed socket). */
+  truncated(): SnapshotError {
+    if (!this.sawHeader) return this.bad(`${this.offset + this.heldLen} bytes, shorter than the ${SNAPSHOT_HEADER}-byte header`, 0);
+    if (this.endAt < 0) return this.bad("ends before the end marker (truncated)");
+    return this.bad("ends inside the footer (truncated)");
   }
 }
 
@@ -230,46 +332,19 @@ export function loadSnapshot(path: string, ks: Keyspace): LoadedSnapshot {
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
-    const w = new FileWindow(fd);
-    const bad = (why: string, at = w.offset) => new SnapshotError(`${path}: ${why} at byte offset ${at}`);
-    if (!w.need(SNAPSHOT_HEADER)) throw bad(`file is ${size} bytes, shorter than the ${SNAPSHOT_HEADER}-byte header`, 0);
-    for (let i = 0; i < SNAP_MAGIC.length; i++) {
-      if (w.buf[i] !== SNAP_MAGIC[i]) throw bad("not a microdb snapshot (bad magic or version)", 0);
+    const dec = new SnapshotDecoder(ks, path, size, 0xffff_ffff);
+    const chunk = new Uint8Array(1024 * 1024);
+    let read = 0;
+    while (!dec.done) {
+      const got = readSync(fd, chunk, 0, chunk.length, null);
+      if (got === 0) throw dec.truncated();
+      read += got;
+      const used = dec.feed(chunk, 0, got);
+      if (dec.done && (used < got || read < size)) {
+        throw dec.bad(`${size - dec.offset} unexpected bytes after the footer`, dec.offset);
+      }
     }
-    const position = readU64(w.buf, 8);
-    const createdAt = readU64(w.buf, 16);
-    w.consume(SNAPSHOT_HEADER);
-    let entries = 0;
-    for (;;) {
-      if (!w.need(1)) throw bad("file ends before the end marker (truncated)");
-      const kind = w.buf[w.start]!;
-      if (kind === KIND_END) break;
-      if (kind !== KIND_STRING && kind !== KIND_STRING_EXPIRY) throw bad(`unknown entry kind 0x${kind.toString(16)}`);
-      const head = ENTRY_HEADER + (kind === KIND_STRING_EXPIRY ? EXPIRY_FIELD : 0);
-      if (!w.need(head)) throw bad("file ends inside an entry header (truncated)");
-      const keyLen = w.buf[w.start + 1]!;
-      const valueLen = readU32(w.buf, w.start + 2);
-      const expireAt = kind === KIND_STRING_EXPIRY ? readU64(w.buf, w.start + ENTRY_HEADER) : 0;
-      if (keyLen === 0) throw bad("entry with an empty key");
-      if (w.offset + head + keyLen + valueLen > size) throw bad(`entry claims ${valueLen} value bytes past the end of the file (truncated)`);
-      if (!w.need(head + keyLen + valueLen)) throw bad("file ends inside an entry (truncated)");
-      const at = w.start + head;
-      const key = keyFromBytes(w.buf, at, keyLen);
-      ks.set(key, w.buf.subarray(at + keyLen, at + keyLen + valueLen));
-      // An expired key is loaded with its time and goes the usual way (a logged delete).
-      if (expireAt > 0) ks.setExpireRaw(key, expireAt);
-      w.consume(head + keyLen + valueLen);
-      entries++;
-    }
-    const endAt = w.offset;
-    if (!w.need(FOOTER)) throw bad("file ends inside the footer (truncated)");
-    const count = readU64(w.buf, w.start + 1);
-    w.consume(9);
-    const crc = readU32(w.buf, w.start);
-    if (crc !== w.crc) throw bad("CRC mismatch (the file is corrupt)", endAt);
-    if (count !== entries) throw bad(`footer counts ${count} entries, the file holds ${entries}`, endAt);
-    if (w.offset + 4 !== size) throw bad(`${size - w.offset - 4} unexpected bytes after the footer`, w.offset + 4);
-    return { position, createdAt, entries, bytes: size };
+    return { position: dec.position, createdAt: dec.createdAt, entries: dec.entries, bytes: size };
   } finally {
     closeSync(fd);
   }

@@ -21,7 +21,8 @@ import {
 import {
   EMPTY, ErrorCode, MAGIC, MAX_KEY, Op, RequestReader, readU32, type ErrorCodeValue, type RequestLimits, type RequestSink,
 } from "../protocol/binary.ts";
-import { Output } from "../protocol/output.ts";
+import { Output, ZERO_COPY_MIN } from "../protocol/output.ts";
+import type { StreamTarget } from "../replication/master.ts";
 import { RespReader, type RespSink } from "../protocol/resp.ts";
 import { log } from "../log.ts";
 import { BinaryReply } from "./binary-reply.ts";
@@ -51,7 +52,7 @@ const NAME_BYTES: readonly Uint8Array[] = (() => {
 
 let nextId = 1;
 
-export class Connection implements RequestSink, RespSink, Session {
+export class Connection implements RequestSink, RespSink, Session, StreamTarget {
   readonly id = nextId++;
   readonly out = new Output();
   readonly createdAt = Date.now();
@@ -75,6 +76,8 @@ export class Connection implements RequestSink, RespSink, Session {
   private waiting = false;
   /** Replies may not leave before the AOF is durable up to here. */
   private holdPos = 0;
+  private closedCallbacks: (() => void)[] = [];
+  private drainWaiters: { bytes: number; done: () => void }[] = [];
 
   constructor(private readonly host: ConnectionHost, readonly socket: Socket<Connection>) {
     this.authenticated = !host.requirePassword;
@@ -86,6 +89,52 @@ export class Connection implements RequestSink, RespSink, Session {
 
   get laddr(): string {
     return `${this.socket.localAddress}:${this.socket.localPort}`;
+  }
+
+  get ip(): string {
+    return this.socket.remoteAddress;
+  }
+
+  // --- as a replica link (REPLICATE): the master streams raw bytes after the handshake reply ---
+
+  streamTarget(): StreamTarget {
+    return this;
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.closed) return;
+    if (bytes.length >= ZERO_COPY_MIN) {
+      this.out.appendReference(bytes);
+    } else {
+      const at = this.out.reserve(bytes.length);
+      this.out.buf.set(bytes, at);
+      this.out.len += bytes.length;
+    }
+    this.host.scheduleFlush(this);
+  }
+
+  get pendingOutput(): number {
+    return this.out.pending;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  drained(bytes: number): Promise<void> {
+    if (this.closed || this.out.pending <= bytes) return Promise.resolve();
+    return new Promise((done) => this.drainWaiters.push({ bytes, done }));
+  }
+
+  drop(): void {
+    if (this.closed) return;
+    this.closing = true;
+    this.socket.terminate();
+  }
+
+  onClosed(cb: () => void): void {
+    if (this.closed) cb();
+    else this.closedCallbacks.push(cb);
   }
 
   onData(chunk: Uint8Array): void {
@@ -107,6 +156,8 @@ export class Connection implements RequestSink, RespSink, Session {
 
   onClose(): void {
     this.closed = true;
+    for (const cb of this.closedCallbacks.splice(0)) cb();
+    for (const w of this.drainWaiters.splice(0)) w.done();
   }
 
   /** The client half-closed: no more requests; the socket ends once the replies are out. */
@@ -205,7 +256,7 @@ export class Connection implements RequestSink, RespSink, Session {
     if (write) {
       const refused = ctx.writeError();
       if (refused !== null) {
-        reply.error(ErrorCode.MISCONF, refused);
+        reply.error(refused.code, refused.message);
         return this.canContinue();
       }
     }
@@ -231,6 +282,12 @@ export class Connection implements RequestSink, RespSink, Session {
     const before = this.out.pending;
     const done = this.out.flush(this.socket);
     this.host.countBytes(0, before - this.out.pending);
+    if (this.drainWaiters.length > 0) {
+      const pending = this.out.pending;
+      const ready = this.drainWaiters.filter((w) => pending <= w.bytes);
+      this.drainWaiters = this.drainWaiters.filter((w) => pending > w.bytes);
+      for (const w of ready) w.done();
+    }
     if (!done) {
       // Stop reading while a paused reader holds input or the output is over its limit.
       if (!this.readPaused && (this.reader?.isPaused || this.out.pending >= this.host.outputLimit)) {

@@ -16,6 +16,8 @@ export interface InfoSource {
   readonly expires: number;
   readonly persistenceInfo: PersistenceInfo | null;
   readonly dataDir: string;
+  replicationInfo(): [string, string | number][];
+  replicationStats(): { syncFull: number; syncPartialOk: number; syncPartialErr: number };
 }
 
 export interface ServerStats {
@@ -92,8 +94,11 @@ const SECTIONS: Record<string, Section> = {
     ["expired_keys", s.stats.expiredKeys],
     ["total_net_input_bytes", s.stats.netInputBytes],
     ["total_net_output_bytes", s.stats.netOutputBytes],
+    ["sync_full", s.replicationStats().syncFull],
+    ["sync_partial_ok", s.replicationStats().syncPartialOk],
+    ["sync_partial_err", s.replicationStats().syncPartialErr],
   ],
-  replication: () => [["role", "master"], ["connected_slaves", 0], ["master_repl_offset", 0]],
+  replication: (s) => s.replicationInfo(),
   keyspace: (s) => (s.keys > 0 ? [["db0", `keys=${s.keys},expires=${s.expires},avg_ttl=0`]] : []),
 };
 

@@ -29,6 +29,11 @@ export class ScanCursors {
     return it;
   }
 
+  /** Forgets every cursor (the keyspace they walk was replaced). */
+  clear(): void {
+    this.live.clear();
+  }
+
   /** Forgets a cursor whose scan has ended. */
   done(id: number): void {
     this.live.delete(id);

@@ -1,17 +1,26 @@
 // The server: recovery, the listener, the set of client connections, the end-of-tick flush
-// (AOF group commit, then replies), limits, stats and graceful shutdown. Everything runs on one
-// event loop, so every command is atomic without locks.
+// (AOF group commit and the replication stream, then replies), limits, stats, the node's role
+// (master or replica, changed at run time by REPLICAOF) and graceful shutdown. Everything runs on
+// one event loop, so every command is atomic without locks.
+//
+// A master owns its data files; a replica reads and writes none (its master owns persistence)
+// and follows its master's stream. Demotion closes the data files; promotion starts them anew at
+// the replica's stream offset (Persistence.adopt).
 
 import type { Socket, TCPSocketListener } from "bun";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config } from "../config.ts";
-import { SHAPES, type CommandContext } from "../commands/table.ts";
+import { SHAPES, type CommandContext, type RoleView, type WriteRefusal } from "../commands/table.ts";
 import { ErrorCode, Op, type RequestLimits } from "../protocol/binary.ts";
 import { Persistence } from "../persistence/persistence.ts";
 import { recover } from "../persistence/recovery.ts";
 import { Keyspace } from "../store/keyspace.ts";
-import { log } from "../log.ts";
+import { parseHostPort } from "../config.ts";
+import { ReplicationMaster, newReplid } from "../replication/master.ts";
+import { ReplicaLink } from "../replication/replica.ts";
+import { replicationInfo } from "../replication/info.ts";
+import { log, setLogRole } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { renderInfo, type InfoSource, type ServerStats } from "./info.ts";
@@ -22,8 +31,15 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
+const READONLY: WriteRefusal = { code: ErrorCode.READONLY, message: "READONLY You can't write against a read only replica." };
+const NO_FILES = "this node is a replica: it writes no data files (its master owns persistence)";
+
 export class Server implements ConnectionHost, InfoSource {
-  readonly keyspace = new Keyspace();
+  keyspace = new Keyspace();
+  readonly master: ReplicationMaster;
+  private replica: ReplicaLink | null = null;
+  /** Data files being closed after a demotion: replies held for them still wait for them. */
+  private retiring: Persistence | null = null;
   readonly limits: RequestLimits;
   readonly outputLimit: number;
   readonly startedAt = Date.now();
@@ -47,15 +63,33 @@ export class Server implements ConnectionHost, InfoSource {
     this.outputLimit = config.client_output_limit;
     this.dataDir = resolve(config.data_dir);
     this.requirePassword = config.requirepass !== "";
+    const server = this;
+    this.master = new ReplicationMaster({
+      get keyspace() {
+        return server.keyspace;
+      },
+      config,
+      offset: () => this.offset(),
+    });
     this.context = {
-      keyspace: this.keyspace,
+      get keyspace() {
+        return server.keyspace;
+      },
       config,
       info: (section) => renderInfo(this, section),
       log: (op, key, value) => this.persistence!.logWrite(op, key, value),
-      writeError: () => this.persistence!.writeError,
-      save: () => this.persistence!.save(),
-      bgsave: () => this.persistence!.bgsave(),
-      lastSave: () => Math.floor(this.persistence!.info().lastSaveTime / 1000),
+      writeError: () => (this.replica ? READONLY : (this.persistence?.writeError ?? null)),
+      save: () => (this.persistence ? this.persistence.save() : Promise.reject(new Error(NO_FILES))),
+      bgsave: () => (this.persistence ? (this.persistence.bgsave() ? null : "ERR Background save already in progress") : `ERR ${NO_FILES}`),
+      lastSave: () => Math.floor((this.persistence?.info().lastSaveTime ?? this.startedAt) / 1000),
+      replication: {
+        role: () => this.role(),
+        replicaOf: (host, port) => this.replicaOf(host, port),
+        promote: () => this.promote(),
+        refuseReplica: () => (this.replica ? "ERR this node is a replica; chained replication is not supported: replicate from its master" : null),
+        attach: (target, replid, offset, port, start) => this.master.attach(target, replid, offset, port, start),
+        ack: (target, offset) => this.master.ack(target, offset),
+      },
       shutdown: (save) => this.requestShutdown("SHUTDOWN command", save),
       sessions: () => this.clients,
       scanCursor: (id) => this.scans.take(id),
@@ -93,6 +127,93 @@ export class Server implements ConnectionHost, InfoSource {
     return this.persistence?.info() ?? null;
   }
 
+  /** The replication stream offset: a master's AOF position, or what a replica applied. */
+  offset(): number {
+    if (this.replica) return this.replica.offset;
+    return this.persistence?.aof.position ?? 0;
+  }
+
+  replicationInfo(): [string, string | number][] {
+    return replicationInfo(this.master, this.replica, this.offset());
+  }
+
+  replicationStats(): { syncFull: number; syncPartialOk: number; syncPartialErr: number } {
+    return this.master.stats;
+  }
+
+  role(): RoleView {
+    const r = this.replica;
+    if (r) return { role: "slave", host: r.masterHost, port: r.masterPort, state: r.state, offset: r.offset };
+    return { role: "master", offset: this.offset(), replicas: this.master.replicas() };
+  }
+
+  /** A full sync finished: its keyspace replaces ours (reads were served from ours meanwhile). */
+  replaceKeyspace(ks: Keyspace): void {
+    ks.activeExpiry = false;
+    ks.onExpire = this.keyspace.onExpire;
+    this.keyspace = ks;
+    this.scans.clear();
+  }
+
+  /** REPLICAOF HOST PORT: follow a master, keeping our id and offset to try a partial resync. */
+  replicaOf(host: string, port: number): string {
+    const old = this.replica;
+    if (old && old.masterHost === host && old.masterPort === port) return "OK Already connected to specified master";
+    let replid = this.master.replid;
+    let offset = this.offset();
+    if (old) {
+      old.stop();
+      replid = old.replid;
+      offset = old.offset;
+    } else {
+      // Whatever this tick logged goes to the current replicas before they are let go.
+      this.master.endOfTick();
+      this.master.dropAll();
+      const p = this.persistence;
+      if (p) {
+        p.aof.tap = null;
+        this.persistence = null;
+        this.retiring = p;
+        p.close(false)
+          .catch((e: Error) => log("error", `while closing the data files: ${e.message}`))
+          .finally(() => {
+            if (this.retiring === p) this.retiring = null;
+          });
+      }
+      this.keyspace.activeExpiry = false;
+    }
+    log("info", `Now a replica of ${host}:${port}${old ? "" : " (data files closed; the master owns persistence)"}`);
+    setLogRole("S");
+    this.replica = new ReplicaLink(this, host, port, replid, offset);
+    return "OK";
+  }
+
+  /** REPLICAOF NO ONE: become a master with the data we have; former peers may resync partially. */
+  promote(): string {
+    const link = this.replica;
+    if (!link) return "OK";
+    link.stop();
+    this.replica = null;
+    setLogRole("M");
+    const offset = Math.max(link.offset, 0);
+    if (link.replid === "?") this.master.replid = newReplid();
+    else this.master.promote(offset);
+    this.master.ensureBacklog(offset);
+    this.keyspace.activeExpiry = true;
+    this.openPersistence(Persistence.adopt(this.dataDir, this.config, this.keyspace, offset));
+    log("info", `Promoted to master at offset ${offset} (replication id ${this.master.replid}; previous id ${this.master.replid2} valid up to ${this.master.secondOffset})`);
+    return "OK";
+  }
+
+  private openPersistence(p: Persistence): void {
+    this.persistence = p;
+    p.aof.tap = this.master.tap;
+  }
+
+  private get aof() {
+    return (this.persistence ?? this.retiring)?.aof ?? null;
+  }
+
   countCommand(): void {
     this.stats.commandsProcessed++;
   }
@@ -111,7 +232,8 @@ export class Server implements ConnectionHost, InfoSource {
   }
 
   holdAfter(write: boolean): number {
-    const aof = this.persistence!.aof;
+    const aof = this.aof;
+    if (aof === null) return 0;
     if (write) return aof.position;
     // Under `always` no reply leaves before the fsync of what came before it, so a read does not
     // show a write a crash could still take back — except while the AOF is failing, when reads
@@ -125,7 +247,8 @@ export class Server implements ConnectionHost, InfoSource {
    * write failure or while the AOF switches files.
    */
   durableOrWait(pos: number, conn: Connection): boolean {
-    const aof = this.persistence!.aof;
+    const aof = this.aof;
+    if (aof === null) return true;
     if (this.config.appendfsync === "always") {
       if (pos <= aof.durable) return true;
       aof.whenDurable(pos, () => conn.flush());
@@ -139,6 +262,7 @@ export class Server implements ConnectionHost, InfoSource {
   /** End of tick: the AOF batch goes out in one write, then every touched connection flushes. */
   private flushTick(): void {
     this.tickScheduled = false;
+    this.master.endOfTick();
     this.persistence?.aof.endOfTick();
     // Swap first: a flush may mark its connection dirty again (a reader resumed after a pause),
     // and that mark belongs to the next tick, not to the set being emptied.
@@ -157,25 +281,13 @@ export class Server implements ConnectionHost, InfoSource {
     } catch (e) {
       throw new StartupError(`data_dir ${dataDir}: cannot create: ${(e as Error).message}`);
     }
-    const t0 = performance.now();
-    let report;
-    try {
-      report = recover(dataDir, this.keyspace, { truncateTorn: true });
-    } catch (e) {
-      throw new StartupError(`refusing to start: ${(e as Error).message} (see: microdb check ${dataDir})`);
-    }
-    for (const n of report.notes) log("warn", n);
-    for (const t of report.torn) {
-      log("warn", `${t.file}: torn last record at byte offset ${t.offset} (${t.bytes} bytes, a write cut short by a crash) truncated`);
-    }
-    const snap = report.snapshot;
-    log("info", `Loaded ${this.keyspace.size} keys in ${(performance.now() - t0).toFixed(1)} ms ` +
-      `(snapshot: ${snap ? `${snap.entries} entries at log position ${snap.position}` : "none"}; ` +
-      `AOF: ${report.replayed} records replayed, ${report.skipped} already in the snapshot)`);
-    try {
-      this.persistence = new Persistence(dataDir, this.config, this.keyspace, report.aof, snap);
-    } catch (e) {
-      throw new StartupError(`cannot open the AOF in ${dataDir}: ${(e as Error).message}`);
+    if (this.config.role === "slave") {
+      // A replica's data comes from its master; its data_dir is neither read nor written.
+      this.keyspace.activeExpiry = false;
+      setLogRole("S");
+      log("info", `role=slave: following ${this.config.master_addr}; ${dataDir} is not read or written while a replica`);
+    } else {
+      this.recoverAndOpen(dataDir);
     }
 
     // Active expiry: a bounded look at keys with a TTL every 100 ms, so the loop is never held.
@@ -232,8 +344,34 @@ export class Server implements ConnectionHost, InfoSource {
     }
     const c = this.config;
     log("info", `microdb ${VERSION} pid=${process.pid} port=${this.port} role=${c.role} data_dir=${dataDir}`);
-    if (c.role === "slave") log("warn", "role=slave is validated but replication is not implemented yet; serving as a master");
     log("info", "Ready to accept connections");
+    if (c.role === "slave") {
+      const m = parseHostPort(c.master_addr!)!;
+      this.replica = new ReplicaLink(this, m.host, m.port, "?", -1);
+    }
+  }
+
+  private recoverAndOpen(dataDir: string): void {
+    const t0 = performance.now();
+      let report;
+      try {
+        report = recover(dataDir, this.keyspace, { truncateTorn: true });
+      } catch (e) {
+        throw new StartupError(`refusing to start: ${(e as Error).message} (see: microdb check ${dataDir})`);
+      }
+      for (const n of report.notes) log("warn", n);
+      for (const t of report.torn) {
+        log("warn", `${t.file}: torn last record at byte offset ${t.offset} (${t.bytes} bytes, a write cut short by a crash) truncated`);
+      }
+      const snap = report.snapshot;
+      log("info", `Loaded ${this.keyspace.size} keys in ${(performance.now() - t0).toFixed(1)} ms ` +
+        `(snapshot: ${snap ? `${snap.entries} entries at log position ${snap.position}` : "none"}; ` +
+        `AOF: ${report.replayed} records replayed, ${report.skipped} already in the snapshot)`);
+      try {
+        this.openPersistence(new Persistence(dataDir, this.config, this.keyspace, report.aof, snap));
+      } catch (e) {
+        throw new StartupError(`cannot open the AOF in ${dataDir}: ${(e as Error).message}`);
+      }
   }
 
   /**
@@ -246,6 +384,8 @@ export class Server implements ConnectionHost, InfoSource {
     this.shuttingDown = (async () => {
       this.listener?.stop(false);
       if (this.sweepTimer) clearInterval(this.sweepTimer);
+      this.replica?.stop();
+      this.master.close();
       for (const c of this.clients) c.stopReading();
       this.flushTick();
       try {

@@ -47,6 +47,8 @@ export class Keyspace {
   private expires = new Map<string, number>();
   private snap: SnapshotState | null = null;
   private sweepCursor: Iterator<[string, number]> | null = null;
+  /** Woken when the running snapshot view ends (a disk snapshot and a full sync take turns). */
+  private snapIdle: (() => void)[] = [];
   /** False on a replica: expired keys read as absent but are deleted only by the master. */
   activeExpiry = true;
   /** Called after a key was deleted because it expired (to log the delete). */
@@ -196,6 +198,17 @@ export class Keyspace {
     return deleted;
   }
 
+  /** True while a point-in-time view is open (a snapshot or a replica's full sync). */
+  get snapshotRunning(): boolean {
+    return this.snap !== null;
+  }
+
+  /** Resolves when no view is open; callers loop, as another waiter may begin one first. */
+  snapshotIdle(): Promise<void> {
+    if (this.snap === null) return Promise.resolve();
+    return new Promise((r) => this.snapIdle.push(r));
+  }
+
   /** Starts a point-in-time view; only one at a time. */
   beginSnapshot(): void {
     if (this.snap !== null) throw new Error("a snapshot is already running");
@@ -232,7 +245,7 @@ export class Keyspace {
       while (n < max) {
         const r = s.savedCursor.next();
         if (r.done) {
-          this.snap = null;
+          this.endSnapshot();
           return false;
         }
         emit(r.value[0], r.value[1], s.savedExpiry.get(r.value[0]) ?? NO_EXPIRY);
@@ -246,7 +259,12 @@ export class Keyspace {
   abortSnapshot(): void {
     if (this.snap === null) return;
     this.snap.map.delete(SENTINEL);
+    this.endSnapshot();
+  }
+
+  private endSnapshot(): void {
     this.snap = null;
+    for (const wake of this.snapIdle.splice(0)) wake();
   }
 
   private isExpired(key: string): boolean {

@@ -15,7 +15,8 @@ import {
 } from "../../src/config.ts";
 
 const KNOWN_KEYS =
-  "port, bind, data_dir, snapshot_interval, snapshot_commands, role, master_addr, threads, appendfsync, " +
+  "port, bind, data_dir, snapshot_interval, snapshot_commands, role, master_addr, master_auth, " +
+  "repl_backlog_size, threads, appendfsync, " +
   "max_value_size, max_clients, client_output_limit, shutdown_file, requirepass";
 
 const PORT_EXPECTS = "an integer 0..65535 (0 = any free port)";
@@ -87,6 +88,8 @@ describe("defaults", () => {
       snapshot_commands: 1000,
       role: "master",
       master_addr: null,
+      master_auth: "",
+      repl_backlog_size: 16 * 1024 * 1024,
       threads: Math.min(256, availableParallelism()),
       appendfsync: "everysec",
       max_value_size: 536870912,
