@@ -34,9 +34,9 @@ export class Backlog {
 
   append(bytes: Uint8Array): void {
     const size = this.ring.length;
-    let src = bytes;
-    if (src.length > size) src = src.subarray(src.length - size);
-    const at = this.endOffset % size;
+    // Of an append larger than the ring only its tail is kept, at the tail's own offset.
+    const src = bytes.length > size ? bytes.subarray(bytes.length - size) : bytes;
+    const at = (this.endOffset + bytes.length - src.length) % size;
     const first = Math.min(src.length, size - at);
     this.ring.set(src.subarray(0, first), at);
     if (first < src.length) this.ring.set(src.subarray(first), 0);
@@ -49,10 +49,10 @@ export class Backlog {
     return offset >= this.start && offset <= this.endOffset;
   }
 
-  /** A copy of the bytes from `offset` to the end (covers(offset) must hold). */
-  readFrom(offset: number): Uint8Array {
+  /** A copy of up to `max` bytes from `offset` on (covers(offset) must hold). */
+  readFrom(offset: number, max = Infinity): Uint8Array {
     if (!this.covers(offset)) throw new Error(`offset ${offset} is not in the backlog [${this.start}, ${this.endOffset}]`);
-    const n = this.endOffset - offset;
+    const n = Math.min(this.endOffset - offset, max);
     const out = new Uint8Array(n);
     const size = this.ring.length;
     const at = offset % size;

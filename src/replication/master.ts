@@ -44,6 +44,8 @@ export type LinkState = "wait_bgsave" | "send_bulk" | "online";
 
 interface Link {
   readonly target: StreamTarget;
+  /** The replica's address, kept for the log after the socket is gone. */
+  readonly addr: string;
   readonly port: number;
   state: LinkState;
   ackOffset: number;
@@ -69,6 +71,8 @@ const PING = (() => {
 const HEARTBEAT_MS = 1000;
 /** A full sync's snapshot waits for a replica whose unsent output passes this. */
 const SYNC_HIGH_WATER = 4 * 1024 * 1024;
+/** Catching up from the backlog goes in pieces this large, each once the last one drained. */
+const CATCHUP_CHUNK = 256 * 1024;
 
 export interface MasterHost {
   readonly keyspace: Keyspace;
@@ -146,24 +150,23 @@ export class ReplicationMaster {
     // This tick's records so far belong to the backlog before an offset is compared with it.
     this.endOfTick();
     const now = Date.now();
-    const link: Link = { target, port, state: "wait_bgsave", ackOffset: 0, lastAckAt: now, start };
+    const link: Link = { target, addr: target.addr, port, state: "wait_bgsave", ackOffset: 0, lastAckAt: now, start };
     this.links.set(target, link);
     target.onClosed(() => {
       if (this.links.get(target) === link) {
         this.links.delete(target);
-        log("info", `Replica ${target.addr} disconnected`);
+        log("info", `Replica ${link.addr} disconnected`);
       }
     });
     const current = this.host.offset();
     const known = replid === this.replid || (replid === this.replid2 && offset <= this.secondOffset);
     if (known && this.backlog !== null && this.backlog.end === current && this.backlog.covers(offset)) {
       this.stats.syncPartialOk++;
-      link.state = "online";
+      link.state = "send_bulk";
       link.ackOffset = offset;
       this.begin(link, `CONTINUE ${this.replid} ${current}`);
-      const rest = this.backlog.readFrom(offset);
-      if (rest.length > 0) this.send(link, rest);
-      log("info", `Replica ${target.addr} resynced partially from offset ${offset} (${rest.length} bytes from the backlog)`);
+      log("info", `Replica ${link.addr} resyncs partially from offset ${offset} (${current - offset} bytes from the backlog)`);
+      void this.catchUp(link, offset);
       return;
     }
     if (replid !== "?") this.stats.syncPartialErr++;
@@ -235,9 +238,37 @@ export class ReplicationMaster {
     link.target.send(bytes);
     const limit = this.host.config.client_output_limit;
     if (link.target.pendingOutput > limit) {
-      log("warn", `Replica ${link.target.addr} is ${link.target.pendingOutput} bytes behind, over client_output_limit (${limit}): disconnecting it (it will resync)`);
+      log("warn", `Replica ${link.addr} is ${link.target.pendingOutput} bytes behind, over client_output_limit (${limit}): disconnecting it (it will resync)`);
       this.links.delete(link.target);
       link.target.drop();
+    }
+  }
+
+  /**
+   * Sends the backlog from `from` to its end in pieces, each once the replica took the last, then
+   * puts the link online (this tick's records follow at the end of the tick). The output limit
+   * applies once online: catching up is paced by the replica, not cut off by it.
+   */
+  private async catchUp(link: Link, from: number): Promise<void> {
+    const limit = this.host.config.client_output_limit;
+    let at = from;
+    for (;;) {
+      if (link.target.isClosed || this.links.get(link.target) !== link) return;
+      const b = this.backlog;
+      if (b === null || !b.covers(at)) {
+        log("warn", `Replica ${link.addr} fell behind the backlog while catching up; disconnecting it (it will full-sync; a larger repl_backlog_size helps)`);
+        this.links.delete(link.target);
+        link.target.drop();
+        return;
+      }
+      if (at === b.end) {
+        link.state = "online";
+        return;
+      }
+      const piece = b.readFrom(at, CATCHUP_CHUNK);
+      link.target.send(piece);
+      at += piece.length;
+      await link.target.drained(limit / 2);
     }
   }
 
@@ -283,16 +314,8 @@ export class ReplicationMaster {
           continue;
         }
         for (const l of live()) {
-          const backlog = this.backlog;
-          if (backlog === null || !backlog.covers(position)) {
-            log("warn", `Replica ${l.target.addr}: the stream moved past the backlog during its full sync; disconnecting it (raise repl_backlog_size)`);
-            this.links.delete(l.target);
-            l.target.drop();
-            continue;
-          }
-          l.state = "online";
           l.ackOffset = position;
-          this.send(l, backlog.readFrom(position));
+          void this.catchUp(l, position);
         }
       }
     } finally {
