@@ -70,7 +70,7 @@ export class ReplicaLink {
   lastSync: "none" | "full" | "partial" = "none";
   readonly syncs = { full: 0, partial: 0 };
   private socket: Socket<undefined> | null = null;
-  private readonly out = new Output();
+  private out = new Output();
   private buf = new Uint8Array(64 * 1024);
   private start = 0;
   private end = 0;
@@ -115,13 +115,16 @@ export class ReplicaLink {
     this.stopped = true;
     clearInterval(this.ackTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.socket?.terminate();
+    const socket = this.socket;
     this.socket = null;
+    socket?.terminate();
   }
 
   private connect(): void {
     if (this.stopped) return;
     this.state = "connecting";
+    // Nothing from a previous connection may go out on this one.
+    this.out = new Output();
     this.start = this.end = 0;
     this.loading = null;
     const link = this;
@@ -170,9 +173,10 @@ export class ReplicaLink {
 
   private lost(why: string): void {
     const wasUp = this.state === "connected" || this.state === "sync";
-    this.socket?.terminate();
+    // Forget the socket before closing it: its close handler runs at once and must not count twice.
+    const socket = this.socket;
     this.socket = null;
-    this.out.len = 0;
+    socket?.terminate();
     if (this.stopped || this.retryTimer !== null) return;
     if (wasUp) this.downSince = Date.now();
     this.state = "connect";

@@ -5,6 +5,7 @@
 // follows by partial resync, read-only replicas, and the promoted node's data on disk.
 
 import { afterEach, describe, expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { connect, ServerError, type Client } from "../../src/client/client.ts";
 import { CLIENT_LINK, probeFreePort, run, startServer, tempDir, type RunningServer } from "./harness.ts";
 
@@ -141,11 +142,35 @@ describe("replication", () => {
 
     // The replication commands are refused where they make no sense.
     expect(await errorOf(c1.command("REPLICATE", "?", "-1", "0"))).toContain("chained replication is not supported");
+    const redis = new RedisClient(`redis://127.0.0.1:${m.port}`);
+    try {
+      await redis.send("REPLICATE", ["?", "-1", "0"]);
+      throw new Error("REPLICATE over RESP was accepted");
+    } catch (e) {
+      expect((e as Error).message).toContain("binary protocol");
+    } finally {
+      redis.close();
+    }
     const cliInfo = await run([CLIENT_LINK, `127.0.0.1:${m.port}`, "info", "replication"]);
     expect(cliInfo.out).toContain("connected_slaves:2");
-    // A replica writes no data files: its data_dir is never created.
+    // A replica writes no data files, and shuts down cleanly.
     expect(await Bun.file(`${r1.cwd}/data/appendonly.aof`).exists()).toBe(false);
+    expect(await r1.stop()).toBe(0);
+    await waitFor("the master to see one replica", async () => (await info(mc, "connected_slaves")) === "1");
   }, 60_000);
+
+  test("a master with requirepass: a replica with master_auth syncs, one without keeps retrying and says why", async () => {
+    const m = await master({ MICRODB_REQUIREPASS: "s3cret" });
+    const mc = await connect("127.0.0.1", m.port, { password: "s3cret" });
+    open.push(mc);
+    await mc.set("k", "v");
+    const good = await replica(m.port, { MICRODB_MASTER_AUTH: "s3cret" });
+    const bad = await replica(m.port);
+    const gc = await client(good);
+    await converged(mc, gc);
+    await waitFor("the refusal in the log", () => bad.output().includes("NOAUTH"));
+    expect(await info(mc, "connected_slaves")).toBe("1");
+  }, 30_000);
 
   test("a replica started after 100,000 writes gets them by full sync; writes during the sync are not lost", async () => {
     const m = await master();
@@ -155,6 +180,8 @@ describe("replication", () => {
       for (let i = b; i < b + 10_000; i++) batch.push(mc.set(`pre:${i}`, `value-${i}`));
       await Promise.all(batch);
     }
+    // A disk snapshot is running when the replica asks: its full sync waits for it, then runs.
+    expect(await cmd(mc, "BGSAVE")).toBe("Background saving started");
     const r = await replica(m.port);
     const rc = await client(r);
     // Keep writing while the replica syncs (overwrites of snapshot keys and new keys).
@@ -169,6 +196,7 @@ describe("replication", () => {
     expect(await rc.dbsize()).toBe(await mc.dbsize());
     expect(await rc.dbsize()).toBeGreaterThanOrEqual(100_000);
     expect(Number(await info(mc, "sync_full"))).toBe(1);
+    expect(Number(await info(mc, "rdb_saves"))).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
   test("a replica stopped with SIGSTOP is dropped at the output limit and comes back by partial resync", async () => {
