@@ -104,6 +104,8 @@ if (haveRedisBenchmark) {
 await Bun.sleep(500);
 
 const delays: number[] = [];
+/** From the master's reply to the probe SET to the value being readable on the replica. */
+const afterAck: number[] = [];
 const byteLag: number[] = [];
 const writesBefore = Number(await field(mc, "master_repl_offset"));
 const probeStart = performance.now();
@@ -111,11 +113,13 @@ for (let seq = 0; performance.now() - probeStart < SECONDS * 1000; seq++) {
   const want = `p${seq}`;
   const sent = performance.now();
   await mc.set("probe", want);
+  const acked = performance.now();
   for (;;) {
     const got = await rc.get("probe");
     if (got && new TextDecoder().decode(got) === want) break;
   }
   delays.push(performance.now() - sent);
+  afterAck.push(performance.now() - acked);
   if (seq % 5 === 0) {
     const [mo, ro] = await Promise.all([field(mc, "master_repl_offset"), field(rc, "slave_repl_offset")]);
     byteLag.push(Math.max(0, Number(mo) - Number(ro)));
@@ -127,14 +131,17 @@ stop = true;
 await loadDone;
 const ds = [...delays].sort((a, b) => a - b);
 const bs = [...byteLag].sort((a, b) => a - b);
+const as = [...afterAck].sort((a, b) => a - b);
 const lag = {
   probes: ds.length,
+  ackP50Ms: pct(as, 0.5), ackP99Ms: pct(as, 0.99), ackMaxMs: as[as.length - 1] ?? 0,
   p50Ms: pct(ds, 0.5), p99Ms: pct(ds, 0.99), maxMs: ds[ds.length - 1] ?? 0,
   bytesP50: pct(bs, 0.5), bytesMax: bs[bs.length - 1] ?? 0,
   streamMiBps: streamRate / 1048576,
 };
-console.log(`steady-state lag under ${loadName}: ${lag.probes} probes, write visible on the replica after ` +
-  `p50 ${lag.p50Ms.toFixed(2)} ms, p99 ${lag.p99Ms.toFixed(2)} ms, max ${lag.maxMs.toFixed(2)} ms; ` +
+console.log(`steady-state lag under ${loadName}: ${lag.probes} probes; from the master's reply to visible on the replica ` +
+  `p50 ${lag.ackP50Ms.toFixed(2)} ms, p99 ${lag.ackP99Ms.toFixed(2)} ms, max ${lag.ackMaxMs.toFixed(2)} ms; ` +
+  `from sending the SET (includes the master's own latency under the load) p50 ${lag.p50Ms.toFixed(2)} ms, p99 ${lag.p99Ms.toFixed(2)} ms, max ${lag.maxMs.toFixed(2)} ms; ` +
   `offset distance p50 ${lag.bytesP50} B, max ${lag.bytesMax} B; stream ${lag.streamMiBps.toFixed(1)} MiB/s`);
 
 const mdigest = String(await mc.command("DEBUG", "DIGEST"));
@@ -159,9 +166,8 @@ writeFileSync(join(results, "replication.md"), [
   "| measure | value |",
   "|---|---:|",
   `| full sync of ${KEYS.toLocaleString("en-US")} keys, replica start to link up | ${fullSyncMs.toFixed(0)} ms |`,
-  `| write visible on the replica under load, p50 | ${lag.p50Ms.toFixed(2)} ms |`,
-  `| write visible on the replica under load, p99 | ${lag.p99Ms.toFixed(2)} ms |`,
-  `| write visible on the replica under load, max | ${lag.maxMs.toFixed(2)} ms |`,
+  `| master's reply → visible on the replica, p50 / p99 / max | ${lag.ackP50Ms.toFixed(2)} / ${lag.ackP99Ms.toFixed(2)} / ${lag.ackMaxMs.toFixed(2)} ms |`,
+  `| SET sent → visible on the replica (includes the master's latency under load), p50 / p99 / max | ${lag.p50Ms.toFixed(2)} / ${lag.p99Ms.toFixed(2)} / ${lag.maxMs.toFixed(2)} ms |`,
   `| offset distance under load, p50 / max | ${lag.bytesP50} B / ${lag.bytesMax} B |`,
   `| replication stream rate | ${lag.streamMiBps.toFixed(1)} MiB/s |`,
   "",

@@ -222,9 +222,9 @@ export class ReplicationMaster {
     this.secondOffset = -1;
   }
 
-  close(): void {
+  /** Shutdown: no more heartbeats; the links end with the other connections, after the last flush. */
+  stop(): void {
     clearInterval(this.heartbeat);
-    this.dropAll();
   }
 
   private begin(link: Link, status: string): void {

@@ -385,7 +385,7 @@ export class Server implements ConnectionHost, InfoSource {
       this.listener?.stop(false);
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       this.replica?.stop();
-      this.master.close();
+      this.master.stop();
       for (const c of this.clients) c.stopReading();
       this.flushTick();
       try {
