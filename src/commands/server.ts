@@ -43,7 +43,12 @@ function auth(ctx: CommandContext, session: Session, user: string | null, pass: 
 /** CONFIG GET's view of the settings: microdb's own keys plus the Redis names tools ask for. */
 function configView(ctx: CommandContext): [string, string][] {
   const c = ctx.config;
-  const own: [string, string][] = CONFIG_KEYS.filter((k) => k !== "requirepass").map((k) => [k, String(c[k] ?? "")]);
+  // role and master_addr as they are now (REPLICAOF changes them at run time), not as started.
+  const r = ctx.replication.role();
+  const now: Partial<Record<string, string>> = {
+    role: r.role, master_addr: r.role === "slave" ? `${r.host}:${r.port}` : "",
+  };
+  const own: [string, string][] = CONFIG_KEYS.filter((k) => k !== "requirepass").map((k) => [k, now[k] ?? String(c[k] ?? "")]);
   return [
     ...own,
     ["requirepass", c.requirepass],
@@ -236,7 +241,7 @@ export const serverCommands: CommandSpec[] = [
     flags: ["admin", "stale"],
     keys: [0, 0, 0],
     run(ctx, args, reply) {
-      if (args.lower(1) === "digest" && args.length === 2) return reply.text(digest(ctx.keyspace));
+      if (args.lower(1) === "digest" && args.length === 2) return reply.status(digest(ctx.keyspace));
       reply.error(ErrorCode.BAD_ARGUMENTS, `ERR unknown subcommand '${args.text(1).slice(0, 128)}'. microdb supports DEBUG DIGEST only.`);
     },
   },

@@ -125,10 +125,29 @@ export class Aof {
     }
   }
 
-  /** Creates a deferred file (header fsynced, directory fsynced) and writes what waited. */
+  /**
+   * A deferred log's first snapshot is taken at `at` (between its base and its position): the
+   * records before `at` are in that snapshot, so the log starts there instead.
+   */
+  rebase(at: number): void {
+    if (this.fd >= 0) throw new Error("only a log whose file is not created yet can be rebased");
+    if (at < this.base || at > this.position) throw new Error(`rebase to ${at} outside [${this.base}, ${this.position}]`);
+    const drop = at - this.base;
+    this.batch.copyWithin(0, drop, this.batchLen);
+    this.batchLen -= drop;
+    this.base = at;
+    this.written = this.durable = at;
+  }
+
+  /**
+   * Creates a deferred file (header fsynced, directory fsynced) and writes what waited. Replies
+   * waiting for records the first snapshot holds (before the base) go now.
+   */
   create(): void {
     if (this.fd >= 0) return;
     this.open(false);
+    this.advanceWritten(0);
+    this.markDurable(this.durable, true);
     this.endOfTick();
     this.requestSync();
   }
@@ -291,8 +310,8 @@ export class Aof {
     });
   }
 
-  private markDurable(upTo: number): void {
-    if (upTo <= this.durable) return;
+  private markDurable(upTo: number, wakeOnly = false): void {
+    if (upTo <= this.durable && !wakeOnly) return;
     this.durable = upTo;
     if (this.waiters.length === 0) return;
     const ready = this.waiters.filter((w) => w.pos <= upTo);

@@ -77,36 +77,45 @@ export class Persistence {
    */
   static adopt(dir: string, config: Config, keyspace: Keyspace, position: number): Persistence {
     const p = new Persistence(dir, config, keyspace, { file: AOF_FILE, base: position, size: 0, exists: false, deferred: true }, null);
-    p.runningPosition = position;
-    p.running = (async () => {
-      for (;;) {
-        let began = false;
-        try {
-          for (const f of [AOF_NEXT, AOF_FILE, SNAPSHOT_TMP]) rmSync(join(dir, f), { force: true });
-          await fsyncDirAsync(dir);
-          while (keyspace.snapshotRunning) await keyspace.snapshotIdle();
-          keyspace.beginSnapshot();
-          began = true;
-          const stats = await saveSnapshot(keyspace, dir, position);
-          p.aof.create();
-          p.savedPosition = position;
-          p.lastSaveTime = Date.now();
-          p.lastStats = stats;
-          p.taken++;
-          log("info", `Data files started at stream offset ${position}: snapshot of ${stats.entries} entries in ${stats.ms.toFixed(1)} ms, then the AOF`);
-          break;
-        } catch (e) {
-          if (began) keyspace.abortSnapshot();
-          p.lastOk = false;
-          p.lastError = (e as Error).message;
-          log("error", `Cannot start the data files in ${dir} (${p.lastError}); writes wait; retrying in ${ADOPT_RETRY_MS} ms`);
-          await Bun.sleep(ADOPT_RETRY_MS);
-        }
-      }
-      p.running = null;
-      p.runningPosition = -1;
-    })();
+    p.runningPosition = Number.MAX_SAFE_INTEGER;
+    p.running = p.startFiles();
     return p;
+  }
+
+  private async startFiles(): Promise<void> {
+    const ks = this.keyspace;
+    for (;;) {
+      let began = false;
+      try {
+        for (const f of [AOF_NEXT, AOF_FILE, SNAPSHOT_TMP]) rmSync(join(this.dir, f), { force: true });
+        await fsyncDirAsync(this.dir);
+        while (ks.snapshotRunning) await ks.snapshotIdle();
+        // Position, log base and view in one tick: writes that came meanwhile are in the snapshot,
+        // so the log starts after them and nothing is in both.
+        const at = this.aof.position;
+        this.aof.rebase(at);
+        ks.beginSnapshot();
+        began = true;
+        this.runningPosition = at;
+        const stats = await saveSnapshot(ks, this.dir, at);
+        this.aof.create();
+        this.savedPosition = at;
+        this.lastSaveTime = Date.now();
+        this.lastOk = true;
+        this.lastStats = stats;
+        this.taken++;
+        log("info", `Data files started at stream offset ${at}: snapshot of ${stats.entries} entries in ${stats.ms.toFixed(1)} ms, then the AOF`);
+        break;
+      } catch (e) {
+        if (began) ks.abortSnapshot();
+        this.lastOk = false;
+        this.lastError = (e as Error).message;
+        log("error", `Cannot start the data files in ${this.dir} (${this.lastError}); writes wait; retrying in ${ADOPT_RETRY_MS} ms`);
+        await Bun.sleep(ADOPT_RETRY_MS);
+      }
+    }
+    this.running = null;
+    this.runningPosition = -1;
   }
 
   /** Why writes are refused right now, or null when they are accepted. */

@@ -22,7 +22,8 @@ export const MAX_KEY = 255;
 
 /**
  * Opcodes, grouped in ranges so later features have room:
- * 0x01-0x0F connection, 0x10-0x3F keyspace, 0x40-0x5F server/admin, 0x60-0x7F replication,
+ * 0x01-0x0F connection, 0x10-0x3F keyspace, 0x40-0x5F server/admin, 0x60-0x7F reserved (replication
+ * needs none: it uses CALL and the log's own records),
  * 0x80-0xEF reserved, 0xF0-0xFF extensions. 0x00 is never valid (catches zeroed memory).
  */
 export const Op = {

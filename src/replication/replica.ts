@@ -32,6 +32,7 @@ const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 const ACK_EVERY_MS = 1000;
 export const REPL_TIMEOUT_MS = 20_000;
+const HANDSHAKE_TIMEOUT_MS = 120_000;
 
 export interface ReplicaHost {
   readonly config: Config;
@@ -76,7 +77,8 @@ export class ReplicaLink {
   private end = 0;
   private phase: Phase = "handshake";
   private loading: { ks: Keyspace; dec: SnapshotDecoder } | null = null;
-  /** The offset FULLRESYNC named, and when the sync began. */
+  /** The id and offset FULLRESYNC named, and when the sync began. */
+  private fullId = "?";
   private fullAt = 0;
   private syncStarted = 0;
   private attempt = 0;
@@ -191,8 +193,11 @@ export class ReplicaLink {
 
   private tick(): void {
     if (this.socket === null) return;
-    if (Date.now() - this.lastIoAt > REPL_TIMEOUT_MS) {
-      this.lost(`no data for ${REPL_TIMEOUT_MS / 1000} s`);
+    // Before its answer the master may be finishing a disk snapshot (a full sync waits for it),
+    // and it sends nothing meanwhile: the handshake gets a longer allowance.
+    const allowed = this.phase === "auth" || this.phase === "handshake" ? HANDSHAKE_TIMEOUT_MS : REPL_TIMEOUT_MS;
+    if (Date.now() - this.lastIoAt > allowed) {
+      this.lost(`no data for ${allowed / 1000} s`);
       return;
     }
     if (this.state === "connected") this.write(call("REPLCONF", "ACK", String(this.offset)));
@@ -286,7 +291,9 @@ export class ReplicaLink {
       this.host.master.ensureBacklog(this.offset);
       log("info", `Partial resync with ${this.masterHost}:${this.masterPort} from offset ${this.offset}`);
     } else {
-      this.replid = m[2]!;
+      // Our id and offset stay as they are until the new dataset is loaded: a link lost
+      // mid-load must not pair the new id with an offset from the old history.
+      this.fullId = m[2]!;
       this.phase = "snapshot";
       this.state = "sync";
       const ks = new Keyspace();
@@ -305,6 +312,7 @@ export class ReplicaLink {
     if (l.dec.done) {
       if (l.dec.position !== this.fullAt) throw new Error(`snapshot is at offset ${l.dec.position}, the master said ${this.fullAt}`);
       this.host.replaceKeyspace(l.ks);
+      this.replid = this.fullId;
       this.host.master.follow(this.replid);
       this.offset = this.fullAt;
       this.host.master.backlog = null;

@@ -12,8 +12,9 @@ export function digest(ks: Keyspace): string {
   let sum = 0n;
   let xor = 0n;
   let count = 0;
-  for (const [key, value] of ks.entries()) {
-    const at = ks.expireAt(key);
+  // Reading must not change anything: expired keys are skipped, not deleted (a master would
+  // otherwise log and stream deletes because someone asked for a digest).
+  for (const [key, value, at] of ks.peekEntries()) {
     let h = Bun.hash.xxHash64(value, Bun.hash.xxHash64(key));
     if (at > 0) h ^= Bun.hash.xxHash64(String(at));
     sum = (sum + h) & MASK;

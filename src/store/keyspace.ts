@@ -167,6 +167,16 @@ export class Keyspace {
     for (const k of this.map.keys()) if (k !== SENTINEL && this.get(k) !== undefined) yield k;
   }
 
+  /** Live entries with their expiry (0 = none), without deleting expired ones on the way (DEBUG DIGEST). */
+  *peekEntries(): IterableIterator<[string, Uint8Array, number]> {
+    const now = this.now();
+    for (const [k, v] of this.map) {
+      if (k === SENTINEL) continue;
+      const at = this.expires.get(k) ?? NO_EXPIRY;
+      if (at === NO_EXPIRY || at > now) yield [k, v, at];
+    }
+  }
+
   /** Live entries, never the snapshot sentinel. */
   *entries(): IterableIterator<[string, Uint8Array]> {
     for (const e of this.map) if (e[0] !== SENTINEL && this.get(e[0]) !== undefined) yield e;
