@@ -71,6 +71,8 @@ const PING = (() => {
 const HEARTBEAT_MS = 1000;
 /** A full sync's snapshot waits for a replica whose unsent output passes this. */
 const SYNC_HIGH_WATER = 4 * 1024 * 1024;
+/** A full sync drops a replica that takes none of its data for this long. */
+const SYNC_STALL_MS = 20_000;
 /** Catching up from the backlog goes in pieces this large, each once the last one drained. */
 const CATCHUP_CHUNK = 256 * 1024;
 
@@ -79,6 +81,15 @@ export interface MasterHost {
   readonly config: Config;
   /** The current stream offset (the AOF position). */
   offset(): number;
+}
+
+/** True once at most `bytes` wait to be sent, false if that takes longer than `ms`. */
+async function drainedWithin(target: StreamTarget, bytes: number, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  const ok = await Promise.race([target.drained(bytes).then(() => true as const), late]);
+  clearTimeout(timer);
+  return ok;
 }
 
 export function newReplid(): string {
@@ -305,7 +316,15 @@ export class ReplicationMaster {
               // taken the bytes by then: they are copied once, for every replica of the group.
               const copies = chunks.map((c) => c.slice());
               for (const l of targets) for (const c of copies) l.target.send(c);
-              for (const l of targets) await l.target.drained(SYNC_HIGH_WATER);
+              // A replica that stops reading must not hold the point-in-time view (and with it
+              // every disk snapshot, and so the AOF's cut) for ever: it is let go after a while.
+              await Promise.all(targets.map(async (l) => {
+                if (!(await drainedWithin(l.target, SYNC_HIGH_WATER, SYNC_STALL_MS))) {
+                  log("warn", `Replica ${l.addr} took no full-sync data for ${SYNC_STALL_MS / 1000} s; disconnecting it`);
+                  this.links.delete(l.target);
+                  l.target.drop();
+                }
+              }));
             },
           });
           log("info", `Full sync: ${stats.entries} entries, ${stats.bytes} bytes in ${stats.ms.toFixed(1)} ms to ${group.length} replica(s)`);
