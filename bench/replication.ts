@@ -10,6 +10,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type Client } from "../src/client/client.ts";
+import { loadKeys, startMicrodb, type Microdb } from "./support.ts";
 
 const { values: opt } = parseArgs({
   options: {
@@ -20,29 +21,12 @@ const { values: opt } = parseArgs({
 const KEYS = Number(opt.keys);
 const SECONDS = Number(opt.seconds);
 const ROOT = join(import.meta.dir, "..");
-const binary = join(ROOT, "microdb");
 const dirs: string[] = [];
 
-interface Node {
-  proc: Bun.Subprocess<"ignore", "pipe", "inherit">;
-  port: number;
-  log: () => string;
-}
-
-async function start(env: Record<string, string>): Promise<Node> {
+async function start(env: Record<string, string>): Promise<Microdb> {
   const dir = mkdtempSync(join(tmpdir(), "microdb-bench-repl-"));
   dirs.push(dir);
-  const proc = Bun.spawn([binary, "--port", "0"], {
-    cwd: dir,
-    env: { ...process.env, MICRODB_SNAPSHOT_COMMANDS: "0", MICRODB_SNAPSHOT_INTERVAL: "0", ...env },
-    stdin: "ignore", stdout: "pipe", stderr: "inherit",
-  });
-  let out = "";
-  void (async () => {
-    for await (const c of proc.stdout) out += new TextDecoder().decode(c);
-  })();
-  while (!out.includes("Ready to accept")) await Bun.sleep(10);
-  return { proc, port: Number(/ port=(\d+)/.exec(out)![1]), log: () => out };
+  return startMicrodb(dir, env);
 }
 
 async function field(c: Client, name: string): Promise<string> {
@@ -57,11 +41,7 @@ const master = await start({});
 const mc = await connect("127.0.0.1", master.port);
 const value = new TextEncoder().encode("0123456789abcdef");
 let t0 = performance.now();
-for (let i = 0; i < KEYS; i += 10_000) {
-  const batch: Promise<void>[] = [];
-  for (let j = i; j < Math.min(KEYS, i + 10_000); j++) batch.push(mc.set(`key:${j}`, value));
-  await Promise.all(batch);
-}
+await loadKeys(mc, KEYS, value);
 console.log(`loaded ${KEYS} keys × 16 B in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 // Full sync: from the replica's start to its link being up with the whole dataset.

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type Client } from "../src/client/client.ts";
+import { loadKeys, startMicrodb } from "./support.ts";
 
 const { values: opt } = parseArgs({
   options: {
@@ -19,22 +20,9 @@ const { values: opt } = parseArgs({
 const KEYS = Number(opt.keys);
 const CLIENTS = Number(opt.clients);
 const SECONDS = Number(opt.seconds);
-const binary = join(import.meta.dir, "..", "microdb");
 const dir = mkdtempSync(join(tmpdir(), "microdb-bench-snap-"));
 
-async function start(): Promise<{ proc: Bun.Subprocess<"ignore", "pipe", "inherit">; port: number; log: () => string }> {
-  const proc = Bun.spawn([binary, "--port", "0"], {
-    cwd: dir,
-    env: { ...process.env, MICRODB_SNAPSHOT_COMMANDS: "0", MICRODB_SNAPSHOT_INTERVAL: "0", MICRODB_APPENDFSYNC: "everysec" },
-    stdin: "ignore", stdout: "pipe", stderr: "inherit",
-  });
-  let out = "";
-  void (async () => {
-    for await (const c of proc.stdout) out += new TextDecoder().decode(c);
-  })();
-  while (!out.includes("Ready to accept")) await Bun.sleep(10);
-  return { proc, port: Number(/ port=(\d+)/.exec(out)![1]), log: () => out };
-}
+const start = () => startMicrodb(dir, { MICRODB_APPENDFSYNC: "everysec" });
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
@@ -66,11 +54,7 @@ const server = await start();
 const c = await connect("127.0.0.1", server.port);
 const value = new TextEncoder().encode("0123456789abcdef");
 let t0 = performance.now();
-for (let i = 0; i < KEYS; i += 10_000) {
-  const batch: Promise<void>[] = [];
-  for (let j = i; j < Math.min(KEYS, i + 10_000); j++) batch.push(c.set(`key:${j}`, value));
-  await Promise.all(batch);
-}
+await loadKeys(c, KEYS, value);
 console.log(`loaded ${KEYS} keys × 16 B in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 const idle = await load(server.port, Bun.sleep(SECONDS * 1000));

@@ -122,3 +122,12 @@ export function probeFreePort(): number {
   l.stop(true);
   return port;
 }
+
+/** Polls `cond` every 20 ms until it holds; throws naming `what` after `ms`. */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}

@@ -6,21 +6,13 @@ import { describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type Client } from "../../src/client/client.ts";
-import { BINARY, CLIENT_LINK, cleanup, run, startServer, tempDir, type RunningServer } from "./harness.ts";
+import { BINARY, CLIENT_LINK, cleanup, run, startServer, tempDir, waitFor, type RunningServer } from "./harness.ts";
 
 const AOF = (dir: string) => join(dir, "data", "appendonly.aof");
 const RDB = (dir: string) => join(dir, "data", "dump.rdb");
 
 async function client(s: RunningServer): Promise<Client> {
   return connect("127.0.0.1", s.port);
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
 }
 
 async function infoField(c: Client, field: string): Promise<string> {

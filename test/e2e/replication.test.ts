@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { connect, ServerError, type Client } from "../../src/client/client.ts";
-import { CLIENT_LINK, probeFreePort, run, startServer, tempDir, type RunningServer } from "./harness.ts";
+import { CLIENT_LINK, probeFreePort, run, startServer, tempDir, waitFor, type RunningServer } from "./harness.ts";
 
 const open: Client[] = [];
 const servers: RunningServer[] = [];
@@ -37,14 +37,6 @@ async function replica(masterPort: number, env: Record<string, string> = {}): Pr
   const s = await startServer({ env: { MICRODB_ROLE: "slave", MICRODB_MASTER_ADDR: `127.0.0.1:${masterPort}`, ...env } });
   servers.push(s);
   return s;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(25);
-  }
 }
 
 async function info(c: Client, field: string): Promise<string> {
@@ -80,7 +72,7 @@ async function digest(c: Client): Promise<string> {
 async function converged(m: Client, ...replicas: Client[]): Promise<void> {
   const target = Number(await info(m, "master_repl_offset"));
   for (const r of replicas) {
-    await waitFor(`replica offset ${target}`, async () => Number(await info(r, "slave_repl_offset")) >= target);
+    await waitFor(`replica offset ${target}`, async () => Number(await info(r, "slave_repl_offset")) >= target, 10_000);
   }
   const want = await digest(m);
   expect(want).not.toBe("0".repeat(40));
