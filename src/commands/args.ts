@@ -34,12 +34,6 @@ export class Args {
     return this.bufs[i]!.subarray(s, s + this.lens[i]!);
   }
 
-  /** A copy of argument i that the caller owns (one allocation: what a stored value needs). */
-  copy(i: number): Uint8Array {
-    const s = this.starts[i]!;
-    return this.bufs[i]!.slice(s, s + this.lens[i]!);
-  }
-
   /** Argument i as a keyspace key (one char per byte). */
   key(i: number): string {
     return keyFromBytes(this.bufs[i]!, this.starts[i]!, this.lens[i]!);

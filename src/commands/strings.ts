@@ -21,14 +21,14 @@ export function validExpiry(at: number): boolean {
 }
 
 /**
- * Stores a value the store may own (a copy made for it, never a view of a receive buffer) and
- * logs it; with keepTtl an existing expiry stays and is logged again.
+ * Stores a value (the keyspace and the log each copy it, so a view of the receive buffer is fine)
+ * and logs it; with keepTtl an existing expiry stays and is logged again.
  */
 export function store(ctx: CommandContext, key: string, value: Uint8Array, keepTtl: boolean): void {
   const ks = ctx.keyspace;
   // A TTL that has already run out is not kept: the key expires (and is logged) first.
   if (keepTtl) ks.get(key);
-  ks.setOwned(key, value, keepTtl);
+  ks.set(key, value, keepTtl);
   ctx.log(Op.SET, key, value);
   if (keepTtl) {
     const at = ks.expireAt(key);
@@ -76,7 +76,7 @@ function setWithTtl(ctx: CommandContext, args: Args, reply: Reply, unitMs: numbe
   const at = ctx.keyspace.now() + n * unitMs;
   if (n <= 0 || !validExpiry(at)) return reply.error(ErrorCode.BAD_ARGUMENTS, `ERR invalid expire time in '${name}' command`);
   const key = args.key(1);
-  store(ctx, key, args.copy(3), false);
+  store(ctx, key, args.bytes(3), false);
   expireKey(ctx, key, at);
   reply.ok();
 }
@@ -125,14 +125,14 @@ export const stringCommands: CommandSpec[] = [
       }
       if (!nx && !xx && !get) {
         // The common case needs no look at the old value.
-        store(ctx, key, args.copy(2), keepTtl);
+        store(ctx, key, args.bytes(2), keepTtl);
         if (expireAt > 0) expireKey(ctx, key, expireAt);
         return reply.ok();
       }
       const old = ctx.keyspace.get(key);
       const reply0 = () => (get ? (old === undefined ? reply.nil() : reply.value(old)) : reply.nil());
       if ((nx && old !== undefined) || (xx && old === undefined)) return reply0();
-      store(ctx, key, args.copy(2), keepTtl);
+      store(ctx, key, args.bytes(2), keepTtl);
       if (expireAt > 0) expireKey(ctx, key, expireAt);
       if (get) reply0();
       else reply.ok();
@@ -146,7 +146,7 @@ export const stringCommands: CommandSpec[] = [
     run(ctx, args, reply) {
       const key = args.key(1);
       if (ctx.keyspace.has(key)) return reply.integer(0);
-      store(ctx, key, args.copy(2), false);
+      store(ctx, key, args.bytes(2), false);
       reply.integer(1);
     },
   },
@@ -172,7 +172,7 @@ export const stringCommands: CommandSpec[] = [
     run(ctx, args, reply) {
       const key = args.key(1);
       const old = ctx.keyspace.get(key);
-      store(ctx, key, args.copy(2), false);
+      store(ctx, key, args.bytes(2), false);
       if (old === undefined) reply.nil();
       else reply.value(old);
     },
@@ -212,7 +212,7 @@ export const stringCommands: CommandSpec[] = [
     keys: [1, -1, 2],
     run(ctx, args, reply) {
       if (args.length % 2 === 0) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR wrong number of arguments for 'mset' command");
-      for (let i = 1; i < args.length; i += 2) store(ctx, args.key(i), args.copy(i + 1), false);
+      for (let i = 1; i < args.length; i += 2) store(ctx, args.key(i), args.bytes(i + 1), false);
       reply.ok();
     },
   },
@@ -264,7 +264,7 @@ export const stringCommands: CommandSpec[] = [
         return reply.error(ErrorCode.VALUE_TOO_LARGE, `ERR string exceeds maximum allowed size (max_value_size is ${limit})`);
       }
       let next: Uint8Array;
-      if (old === undefined) next = add.slice();
+      if (old === undefined) next = add;
       else {
         next = new Uint8Array(old.length + add.length);
         next.set(old, 0);

@@ -150,6 +150,7 @@ export class Server implements ConnectionHost, InfoSource {
   /** A full sync finished: its keyspace replaces ours (reads were served from ours meanwhile). */
   replaceKeyspace(ks: Keyspace): void {
     ks.activeExpiry = false;
+    ks.deferFrees = true;
     ks.onExpire = this.keyspace.onExpire;
     this.keyspace = ks;
     this.scans.clear();
@@ -264,6 +265,8 @@ export class Server implements ConnectionHost, InfoSource {
     this.tickScheduled = false;
     this.master.endOfTick();
     this.persistence?.aof.endOfTick();
+    // Every reply of the tick has copied what it read: freed entries may be reused now.
+    this.keyspace.flushFrees();
     // Swap first: a flush may mark its connection dirty again (a reader resumed after a pause),
     // and that mark belongs to the next tick, not to the set being emptied.
     const list = this.dirty;
@@ -289,6 +292,8 @@ export class Server implements ConnectionHost, InfoSource {
     } else {
       this.recoverAndOpen(dataDir);
     }
+    // From here on replies read values: a freed entry is reused only at the end of the tick.
+    this.keyspace.deferFrees = true;
 
     // Active expiry: a bounded look at keys with a TTL every 100 ms, so the loop is never held.
     this.sweepTimer = setInterval(() => {

@@ -276,7 +276,8 @@ describe("persistence", () => {
     const dir = tempDir();
     writeFileSync(join(dir, "shutdown.txt"), "stale");
     const s = await startServer({ cwd: dir });
-    expect(s.output()).toContain("shutdown.txt was already present at start-up; removed it instead of shutting down");
+    // The warning goes to stderr, which may arrive after stdout's ready line.
+    await waitFor("the warning", () => s.output().includes("shutdown.txt was already present at start-up; removed it instead of shutting down"));
     expect(existsSync(join(dir, "shutdown.txt"))).toBe(false);
     await Bun.sleep(400);
     const c = await client(s);

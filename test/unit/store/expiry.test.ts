@@ -301,10 +301,10 @@ describe("TTL rules", () => {
     ks.set("c", v("1"), true);
     expect(ks.expireAt("c")).toBe(0);
 
-    ks.setOwned("b", v("3"));
+    ks.set("b", v("3"));
     expect(ks.expireAt("b")).toBe(0);
     ks.setExpire("b", T + 100);
-    ks.setOwned("b", v("4"), true);
+    ks.set("b", v("4"), true);
     expect(ks.expireAt("b")).toBe(T + 100);
 
     clock.t = T + 200;
