@@ -11,13 +11,13 @@
 // file that is fsynced, renamed over dump.rdb and whose directory is fsynced (saveSnapshot), or
 // later a replica's socket. docs/files.md has the byte layout.
 
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Keyspace } from "../store/keyspace.ts";
 import { keyFromBytes, writeKey } from "../store/keys.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
-import { fsyncDirAsync, readU64, writeU64 } from "./aof.ts";
+import { fsyncDirAsync, readU64, replaceFile, writeU64 } from "./aof.ts";
 
 export const SNAPSHOT_FILE = "dump.rdb";
 export const SNAPSHOT_TMP = "dump.rdb.tmp";
@@ -169,7 +169,7 @@ export async function saveSnapshot(
     throw e;
   }
   await fh.close();
-  renameSync(tmp, join(dir, SNAPSHOT_FILE));
+  replaceFile(tmp, join(dir, SNAPSHOT_FILE));
   await fsyncDirAsync(dir);
   return stats;
 }
