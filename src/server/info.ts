@@ -15,6 +15,8 @@ export interface InfoSource {
   readonly keys: number;
   readonly expires: number;
   readonly persistenceInfo: PersistenceInfo | null;
+  /** The keyspace's arena (entries off the collected heap): bytes in use, free for reuse, pages. */
+  readonly arena: { used: number; free: number; pages: number };
   readonly dataDir: string;
   replicationInfo(): [string, string | number][];
   replicationStats(): { syncFull: number; syncPartialOk: number; syncPartialErr: number };
@@ -60,6 +62,9 @@ const SECTIONS: Record<string, Section> = {
       ["used_memory", m.heapUsed + m.external + m.arrayBuffers],
       ["used_memory_human", `${((m.heapUsed + m.external + m.arrayBuffers) / 1048576).toFixed(2)}M`],
       ["used_memory_rss", m.rss],
+      ["arena_used_bytes", s.arena.used],
+      ["arena_free_bytes", s.arena.free],
+      ["arena_pages", s.arena.pages],
       ["maxmemory", 0],
       ["max_value_size", s.config.max_value_size],
     ];

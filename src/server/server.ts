@@ -123,6 +123,10 @@ export class Server implements ConnectionHost, InfoSource {
     return this.keyspace.expiresCount;
   }
 
+  get arena() {
+    return this.keyspace.arenaStats;
+  }
+
   get persistenceInfo() {
     return this.persistence?.info() ?? null;
   }

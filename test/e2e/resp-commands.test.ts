@@ -385,6 +385,13 @@ describe("server commands", () => {
     expect(await r.info("bogus")).toBe("");
     const clients = await r.info("clients");
     expect(Number(/connected_clients:(\d+)/.exec(clients)?.[1])).toBeGreaterThanOrEqual(1);
+
+    // The arena's accounting follows the entries: a 1000-byte value adds at least its size.
+    const arena = async () => Number(/arena_used_bytes:(\d+)/.exec(await r.info("memory"))?.[1]);
+    const before = await arena();
+    await r.set("i:big", "x".repeat(1000));
+    expect(await arena()).toBeGreaterThanOrEqual(before + 1000);
+    await r.del("i:big");
   });
 
   test("SAVE, BGSAVE and LASTSAVE", async () => {
