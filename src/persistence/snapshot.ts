@@ -14,8 +14,8 @@
 import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import type { Keyspace } from "../store/keyspace.ts";
-import { keyFromBytes, writeKey } from "../store/keys.ts";
+import type { Keyspace, RawEmit } from "../store/keyspace.ts";
+import { keyFromBytes } from "../store/keys.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
 import { fsyncDirAsync, readU64, replaceFile, writeU64 } from "./aof.ts";
 
@@ -35,8 +35,6 @@ export const SLICE_BUDGET_MS = 1;
 const SLICE_BYTES = 1024 * 1024;
 /** Entries between clock checks. */
 const CLOCK_EVERY = 64;
-/** Values this large are written by reference rather than copied into the slice. */
-const LARGE_VALUE = 64 * 1024;
 
 export interface SnapshotSink {
   write(chunks: Uint8Array[]): Promise<void>;
@@ -70,11 +68,12 @@ export async function writeSnapshotStream(ks: Keyspace, position: number, sink: 
       const t0 = performance.now();
       let buf: Uint8Array = sliceBuf;
       let len = 0;
-      let n = 0;
-      const emit = (key: string, value: Uint8Array, expireAt: number) => {
-        const large = value.length >= LARGE_VALUE;
+      // Bytes are copied from the arena in place (no key string, no view per entry): a snapshot
+      // of a large keyspace should not feed the collector. Large values are immutable arrays and
+      // are referenced instead.
+      const emit: RawEmit = (kb, ko, kl, vb, vo, vl, large, expireAt) => {
         const extra = expireAt > 0 ? EXPIRY_FIELD : 0;
-        const need = ENTRY_HEADER + extra + key.length + (large ? 0 : value.length);
+        const need = ENTRY_HEADER + extra + kl + (large ? 0 : vl);
         if (len + need > buf.length) {
           // Only an entry larger than the room left gets here (slices stop at SLICE_BYTES).
           chunks.push(buf.subarray(0, len));
@@ -82,28 +81,31 @@ export async function writeSnapshotStream(ks: Keyspace, position: number, sink: 
           len = 0;
         }
         buf[len] = extra ? KIND_STRING_EXPIRY : KIND_STRING;
-        buf[len + 1] = key.length;
-        writeU32(buf, len + 2, value.length);
+        buf[len + 1] = kl;
+        writeU32(buf, len + 2, vl);
         len += ENTRY_HEADER;
         if (extra) {
           writeU64(buf, len, expireAt);
           len += EXPIRY_FIELD;
         }
-        len = writeKey(buf, len, key);
+        for (let i = 0; i < kl; i++) buf[len + i] = kb[ko + i]!;
+        len += kl;
         if (large) {
           chunks.push(buf.subarray(0, len));
-          chunks.push(value);
+          chunks.push(vo === 0 && vl === vb.length ? vb : vb.subarray(vo, vo + vl));
           buf = buf.subarray(len);
           len = 0;
+        } else if (vl <= 64) {
+          for (let i = 0; i < vl; i++) buf[len + i] = vb[vo + i]!;
+          len += vl;
         } else {
-          buf.set(value, len);
-          len += value.length;
+          buf.set(vb.subarray(vo, vo + vl), len);
+          len += vl;
         }
         stats.entries++;
-        n++;
       };
       for (;;) {
-        more = ks.snapshotNext(CLOCK_EVERY, emit);
+        more = ks.snapshotNextRaw(CLOCK_EVERY, emit);
         if (!more || len >= SLICE_BYTES || performance.now() - t0 >= SLICE_BUDGET_MS) break;
       }
       if (!more) {

@@ -4,42 +4,38 @@
 // Keys are byte strings, given and returned as latin1 JS strings (one char per byte, 0..255), so
 // distinct byte sequences never collide the way UTF-8 decoding would make them. They are not kept
 // as strings: an entry — key bytes and value bytes — is one block of the arena (arena.ts), off the
-// garbage-collected heap. The index is a Map from a seeded 32-bit hash of the key to the handle of
-// the first entry with that hash; entries with the same hash are chained through their `next`
-// field. A Map of small integers to small integers is cheap for the collector (no object per
-// entry) and keeps insertion order, which the snapshot view relies on. Values of LARGE_VALUE bytes
-// and more are kept as their own arrays (few, and a reply may queue them by reference); the entry
-// then holds only the key.
+// garbage-collected heap, and the index (table.ts) is an open-addressing table of a seeded 32-bit
+// hash of the key and the entry's handle, in flat typed arrays. Values of LARGE_VALUE bytes and
+// more are kept as their own arrays (few, and a reply may queue them by reference); the entry then
+// holds only the key.
 //
-// Entry block: next handle (i32, -1 = end of chain), value length (u32; 0xFFFFFFFF = kept outside),
-// key length (u8), key bytes, value bytes. A value returned by get() is a view into the arena,
-// valid until the end of the event-loop tick (frees are deferred to then, arena.ts): copy it to
-// keep it. Stored values are never changed in place; a write makes a new block.
+// Entry block: epoch (u32, see below), value length (u32; 0xFFFFFFFF = kept outside), key length
+// (u8), key bytes, value bytes. A value returned by get() is a view into the arena, valid until
+// the end of the event-loop tick (frees are deferred to then, arena.ts): copy it to keep it.
+// Stored values are never changed in place; a write makes a new block.
 //
 // Expiry: absolute times (ms) in a side map by handle. A key past its time is gone for readers; a
 // master also deletes it on access and in a sweep that checks a bounded number of keys per call,
 // and reports each deletion through onExpire so the AOF (and replicas) get an explicit delete. A
 // replica never expires keys by itself: it waits for its master's delete.
 //
-// Point-in-time snapshots without fork and without stopping the world (after Dragonfly): at the
-// start a sentinel (0.5, never a hash) is appended to the index. Map iteration follows insertion
-// order, so the buckets before the sentinel are those that existed at the start. The first time a
-// write touches such a bucket during the snapshot, the old values (and expiry) of its keys are
-// copied aside and the bucket is moved behind the sentinel; so every bucket still before the
-// sentinel is untouched, and the snapshot reads it in place. When the cursor reaches the sentinel
-// it emits the saved old values. Keys created during the snapshot land in buckets behind the
-// sentinel and are never emitted. A key read in place and touched later is emitted twice with the
-// same value, which loading makes harmless. Extra memory is proportional to the writes during the
-// snapshot, not to the dataset. FLUSHALL during a snapshot hands the old index and arena to the
+// Point-in-time snapshots without fork and without stopping the world (after Dragonfly): each
+// snapshot has an epoch, one more than the last, and an entry's epoch says whether the running
+// snapshot has dealt with it. The walk goes through the table by slot and emits entries whose
+// epoch is older, stamping them. Before a write changes or deletes an entry not yet stamped, its
+// key, old value and expiry are saved (and it is stamped); entries created during the snapshot are
+// born stamped. When the walk ends, the saved values are emitted. So every key that existed at
+// the start is emitted exactly once, as it was at the start. A rehash moves entries: the walk then
+// starts over, skipping what is stamped. Extra memory is proportional to the writes during the
+// snapshot, not to the dataset. FLUSHALL during a snapshot hands the old table and arena to the
 // snapshot and starts new ones.
 
 import { Arena, MAX_BLOCK } from "./arena.ts";
 import { keyFromBytes } from "./keys.ts";
+import { EMPTY, Table } from "./table.ts";
 
-const SENTINEL = 0.5;
 const NO_EXPIRY = 0;
-const NONE = -1;
-const E_NEXT = 0;
+const E_EPOCH = 0;
 const E_VLEN = 4;
 const E_KLEN = 8;
 const E_KEY = 9;
@@ -49,7 +45,7 @@ export const LARGE_VALUE = MAX_BLOCK - E_KEY - 255;
 
 const SEED = crypto.getRandomValues(new Uint32Array(1))[0]!;
 
-/** FNV-1a over the key's bytes from a per-process seed, then a final mix; an int32 (a Map fast path). */
+/** FNV-1a over the key's bytes from a per-process seed, then a final mix. */
 function hashKey(key: string): number {
   let h = (SEED ^ 0x811c9dc5) | 0;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
@@ -61,11 +57,26 @@ function hashKey(key: string): number {
 
 export type Emit = (key: string, value: Uint8Array, expireAt: number) => void;
 
-/** Where entries live: the arena, values kept outside it, and expiry times (all by handle). */
+/**
+ * The allocation-free form the snapshot writer uses: the key is kb[ko, ko + kl), the value
+ * vb[vo, vo + vl); both are only valid during the call. `large` is true when vb is a value kept
+ * outside the arena (immutable: it may be referenced instead of copied).
+ */
+export type RawEmit = (kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number, large: boolean, expireAt: number) => void;
+
+/** Key bytes of a saved entry, for RawEmit. */
+const scratchKey = new Uint8Array(256);
+
+/** Where entries live: the index, the arena, values kept outside it, expiry times (by handle). */
 interface Store {
+  readonly table: Table;
   readonly arena: Arena;
   readonly large: Map<number, Uint8Array>;
   readonly expires: Map<number, number>;
+}
+
+function newStore(): Store {
+  return { table: new Table(), arena: new Arena(), large: new Map(), expires: new Map() };
 }
 
 function readU32(b: Uint8Array, o: number): number {
@@ -79,13 +90,12 @@ function writeU32(b: Uint8Array, o: number, n: number): void {
   b[o + 3] = n;
 }
 
-function nextOf(arena: Arena, e: number): number {
-  const b = arena.page(e);
-  return readU32(b, arena.offset(e) + E_NEXT) | 0;
+function epochOf(arena: Arena, e: number): number {
+  return readU32(arena.page(e), arena.offset(e) + E_EPOCH);
 }
 
-function setNext(arena: Arena, e: number, next: number): void {
-  writeU32(arena.page(e), arena.offset(e) + E_NEXT, next >>> 0);
+function setEpoch(arena: Arena, e: number, epoch: number): void {
+  writeU32(arena.page(e), arena.offset(e) + E_EPOCH, epoch);
 }
 
 function keyOf(arena: Arena, e: number): string {
@@ -111,25 +121,24 @@ function blockSize(arena: Arena, e: number): number {
 }
 
 interface SnapshotState {
+  readonly epoch: number;
   /** What is being walked (the live store, unless FLUSHALL replaced it). */
-  readonly index: Map<number, number>;
   readonly store: Store;
-  /** Old values of start-time keys in buckets touched during the snapshot, with their expiry. */
+  /** Next slot to look at, and the table generation it refers to. */
+  slot: number;
+  generation: number;
+  /** Old values of start-time keys changed during the snapshot, with their expiry. */
   readonly saved: Map<string, Uint8Array>;
   readonly savedExpiry: Map<string, number>;
-  /** Buckets already moved behind the sentinel (or created after the start). */
-  readonly moved: Set<number>;
-  readonly cursor: Iterator<[number, number]>;
-  /** Set once the cursor passed the sentinel (or FLUSHALL detached the index): nothing to save any more. */
-  inPlaceDone: boolean;
+  walkDone: boolean;
   savedCursor: Iterator<[string, Uint8Array]> | null;
 }
 
 export class Keyspace {
-  private index = new Map<number, number>();
-  private st: Store = { arena: new Arena(), large: new Map(), expires: new Map() };
-  private count = 0;
+  private st: Store = newStore();
   private snap: SnapshotState | null = null;
+  /** Epoch of the last snapshot begun; entries are born with it (u32, wraps never in practice). */
+  private epoch = 0;
   private sweepCursor: Iterator<[number, number]> | null = null;
   /** Woken when the running snapshot view ends (a disk snapshot and a full sync take turns). */
   private snapIdle: (() => void)[] = [];
@@ -140,17 +149,17 @@ export class Keyspace {
   now: () => number = Date.now;
 
   get size(): number {
-    return this.count;
+    return this.st.table.size;
   }
 
   get expiresCount(): number {
     return this.st.expires.size;
   }
 
-  /** Bytes of arena blocks in use and free (INFO memory). */
-  get arenaStats(): { used: number; free: number; pages: number } {
+  /** Bytes of arena blocks in use and free, and index slots (INFO memory). */
+  get arenaStats(): { used: number; free: number; pages: number; slots: number } {
     const a = this.st.arena;
-    return { used: a.used, free: a.freeBytes, pages: a.pages.length };
+    return { used: a.used, free: a.freeBytes, pages: a.pages.length, slots: this.st.table.slots };
   }
 
   /**
@@ -169,10 +178,10 @@ export class Keyspace {
 
   /** The value (a view valid until the end of the tick), or undefined. */
   get(key: string): Uint8Array | undefined {
-    const h = hashKey(key);
-    const e = this.find(key, h);
-    if (e === NONE) return undefined;
-    if (this.st.expires.size > 0 && this.isExpired(key, h, e)) return undefined;
+    const i = this.find(key, hashKey(key));
+    if (i < 0) return undefined;
+    const e = this.st.table.handles[i]!;
+    if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return undefined;
     return valueOf(this.st, e);
   }
 
@@ -183,41 +192,34 @@ export class Keyspace {
   /** Absolute expiry time in ms, 0 for none, -1 when the key does not exist. */
   expireAt(key: string): number {
     if (this.get(key) === undefined) return -1;
-    return this.st.expires.get(this.find(key, hashKey(key))) ?? NO_EXPIRY;
+    return this.st.expires.get(this.st.table.handles[this.find(key, hashKey(key))]!) ?? NO_EXPIRY;
   }
 
   /** Stores a copy of `value` (a view into a receive buffer is fine); clears the TTL unless keepTtl. */
   set(key: string, value: Uint8Array, keepTtl = false): void {
     const h = hashKey(key);
-    if (this.snap !== null) this.touch(h);
     const st = this.st;
     const arena = st.arena;
     const outside = value.length >= LARGE_VALUE;
     const e = arena.alloc(E_KEY + key.length + (outside ? 0 : value.length));
     const b = arena.page(e);
     const o = arena.offset(e);
+    // Born during a snapshot means dealt with: the snapshot never emits it.
+    writeU32(b, o + E_EPOCH, this.epoch);
     writeU32(b, o + E_VLEN, outside ? OUTSIDE : value.length);
     b[o + E_KLEN] = key.length;
     for (let i = 0; i < key.length; i++) b[o + E_KEY + i] = key.charCodeAt(i);
     if (outside) st.large.set(e, value.slice());
     else b.set(value, o + E_KEY + key.length);
 
-    const head = this.index.get(h);
-    let prev = NONE;
-    let old = head ?? NONE;
-    while (old !== NONE && !this.keyIs(old, key)) {
-      prev = old;
-      old = nextOf(arena, old);
-    }
-    if (old === NONE) {
-      setNext(arena, e, head ?? NONE);
-      this.index.set(h, e);
-      this.count++;
+    const i = this.find(key, h);
+    if (i < 0) {
+      st.table.insert(h, e);
       return;
     }
-    setNext(arena, e, nextOf(arena, old));
-    if (prev === NONE) this.index.set(h, e);
-    else setNext(arena, prev, e);
+    const old = st.table.handles[i]!;
+    if (this.snap !== null) this.beforeChange(old);
+    st.table.handles[i] = e;
     const at = st.expires.get(old);
     if (at !== undefined && keepTtl) st.expires.set(e, at);
     this.free(old);
@@ -225,86 +227,97 @@ export class Keyspace {
 
   /** Sets an absolute expiry on an existing key; false if there is no such key. */
   setExpire(key: string, at: number): boolean {
-    const h = hashKey(key);
-    const e = this.find(key, h);
-    if (e === NONE || (this.st.expires.size > 0 && this.isExpired(key, h, e))) return false;
-    if (this.snap !== null) this.touch(h);
+    const i = this.find(key, hashKey(key));
+    if (i < 0) return false;
+    const e = this.st.table.handles[i]!;
+    if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return false;
+    if (this.snap !== null) this.beforeChange(e);
     this.st.expires.set(e, at);
     return true;
   }
 
   /** Sets an expiry as the log recorded it, even one already in the past (replay). */
   setExpireRaw(key: string, at: number): void {
-    const h = hashKey(key);
-    const e = this.find(key, h);
-    if (e === NONE) return;
-    if (this.snap !== null) this.touch(h);
+    const i = this.find(key, hashKey(key));
+    if (i < 0) return;
+    const e = this.st.table.handles[i]!;
+    if (this.snap !== null) this.beforeChange(e);
     this.st.expires.set(e, at);
   }
 
   /** Removes an expiry as the log recorded it, whatever the clock says now (replay). */
   persistRaw(key: string): void {
-    const h = hashKey(key);
-    const e = this.find(key, h);
-    if (e === NONE || !this.st.expires.has(e)) return;
-    if (this.snap !== null) this.touch(h);
+    const i = this.find(key, hashKey(key));
+    if (i < 0) return;
+    const e = this.st.table.handles[i]!;
+    if (!this.st.expires.has(e)) return;
+    if (this.snap !== null) this.beforeChange(e);
     this.st.expires.delete(e);
   }
 
   /** Removes a key's expiry; true if it had one. */
   persist(key: string): boolean {
-    const h = hashKey(key);
-    const e = this.find(key, h);
-    if (e === NONE || !this.st.expires.has(e) || this.isExpired(key, h, e)) return false;
-    if (this.snap !== null) this.touch(h);
+    const i = this.find(key, hashKey(key));
+    if (i < 0) return false;
+    const e = this.st.table.handles[i]!;
+    if (!this.st.expires.has(e) || this.isExpired(key, i, e)) return false;
+    if (this.snap !== null) this.beforeChange(e);
     this.st.expires.delete(e);
     return true;
   }
 
   /** DEL: true if a live key was deleted (an expired one counts as already gone). */
   delete(key: string): boolean {
-    const h = hashKey(key);
-    const e = this.find(key, h);
-    if (e === NONE || (this.st.expires.size > 0 && this.isExpired(key, h, e))) return false;
-    this.remove(h, e);
+    const i = this.find(key, hashKey(key));
+    if (i < 0) return false;
+    const e = this.st.table.handles[i]!;
+    if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return false;
+    this.remove(i, e);
     return true;
   }
 
   /** Removes a key whatever its expiry (applying a master's or the log's delete). */
   forget(key: string): void {
-    const h = hashKey(key);
-    const e = this.find(key, h);
-    if (e !== NONE) this.remove(h, e);
+    const i = this.find(key, hashKey(key));
+    if (i >= 0) this.remove(i, this.st.table.handles[i]!);
   }
 
   /** Removes every key. */
   clear(): void {
-    // New index and store: a running snapshot keeps walking the old ones, which nothing changes
-    // any more, and views handed out this tick keep the old pages alive until they are dropped.
+    // A new store: a running snapshot keeps walking the old one, which nothing changes any more,
+    // and views handed out this tick keep the old pages alive until they are dropped.
     const defer = this.st.arena.deferFrees;
-    this.index = new Map();
-    this.st = { arena: new Arena(), large: new Map(), expires: new Map() };
+    this.st = newStore();
     this.st.arena.deferFrees = defer;
-    this.count = 0;
     this.sweepCursor = null;
   }
 
-  /** Live (unexpired) keys, never the snapshot sentinel. */
+  /**
+   * Live (unexpired) keys. Entries added meanwhile may or may not be seen; a rehash meanwhile
+   * makes the walk start over, so a key may come twice (SCAN allows it; KEYS never rehashes).
+   */
   *keys(): IterableIterator<string> {
-    for (const [key] of this.entries()) yield key;
+    const st = this.st;
+    let gen = st.table.generation;
+    for (let i = 0; ; i++) {
+      if (this.st !== st) return;
+      if (st.table.generation !== gen) {
+        gen = st.table.generation;
+        i = 0;
+      }
+      if (i >= st.table.slots) return;
+      const e = st.table.handles[i]!;
+      if (e < 0) continue;
+      const key = keyOf(st.arena, e);
+      if (this.get(key) !== undefined) yield key;
+    }
   }
 
   /** Live entries (values are views valid until the end of the tick). */
   *entries(): IterableIterator<[string, Uint8Array]> {
-    for (const [h, head] of this.index) {
-      if (h === SENTINEL) continue;
-      // The chain is read first: deleting an expired key while walking it would cut it.
-      const chain: string[] = [];
-      for (let e = head; e !== NONE; e = nextOf(this.st.arena, e)) chain.push(keyOf(this.st.arena, e));
-      for (const key of chain) {
-        const v = this.get(key);
-        if (v !== undefined) yield [key, v];
-      }
+    for (const key of this.keys()) {
+      const v = this.get(key);
+      if (v !== undefined) yield [key, v];
     }
   }
 
@@ -312,12 +325,12 @@ export class Keyspace {
   *peekEntries(): IterableIterator<[string, Uint8Array, number]> {
     const now = this.now();
     const st = this.st;
-    for (const [h, head] of this.index) {
-      if (h === SENTINEL) continue;
-      for (let e = head; e !== NONE; e = nextOf(st.arena, e)) {
-        const at = st.expires.get(e) ?? NO_EXPIRY;
-        if (at === NO_EXPIRY || at > now) yield [keyOf(st.arena, e), valueOf(st, e), at];
-      }
+    const handles = st.table.handles;
+    for (let i = 0; i < handles.length; i++) {
+      const e = handles[i]!;
+      if (e < 0) continue;
+      const at = st.expires.get(e) ?? NO_EXPIRY;
+      if (at === NO_EXPIRY || at > now) yield [keyOf(st.arena, e), valueOf(st, e), at];
     }
   }
 
@@ -339,7 +352,9 @@ export class Keyspace {
       const [e, at] = r.value;
       if (at <= now && this.st.expires.get(e) === at) {
         const key = keyOf(this.st.arena, e);
-        this.remove(hashKey(key), e);
+        const i = this.find(key, hashKey(key));
+        if (i < 0) continue;
+        this.remove(i, e);
         deleted++;
         this.onExpire(key);
       }
@@ -361,37 +376,59 @@ export class Keyspace {
   /** Starts a point-in-time view; only one at a time. */
   beginSnapshot(): void {
     if (this.snap !== null) throw new Error("a snapshot is already running");
-    this.index.set(SENTINEL, NONE);
+    this.epoch = (this.epoch + 1) >>> 0;
     this.snap = {
-      index: this.index, store: this.st, saved: new Map(), savedExpiry: new Map(), moved: new Set(),
-      cursor: this.index.entries(), inPlaceDone: false, savedCursor: null,
+      epoch: this.epoch, store: this.st, slot: 0, generation: this.st.table.generation,
+      saved: new Map(), savedExpiry: new Map(), walkDone: false, savedCursor: null,
     };
   }
 
   /**
-   * Calls `emit` for up to about `max` entries of the point-in-time view (a bucket is emitted
-   * whole); returns false when the view is exhausted (the snapshot state is then released).
-   * Expired keys are emitted with their expiry: loading drops them. Values are views: copy them
-   * before the tick ends.
+   * Calls `emit` for up to `max` entries of the point-in-time view; returns false when the view is
+   * exhausted (the snapshot state is then released). Expired keys are emitted with their expiry:
+   * loading drops them.
    */
   snapshotNext(max: number, emit: Emit): boolean {
+    return this.snapshotNextRaw(max, (kb, ko, kl, vb, vo, vl, _large, at) =>
+      emit(keyFromBytes(kb, ko, kl), vb.slice(vo, vo + vl), at));
+  }
+
+  /** snapshotNext without allocating: bytes are passed in place (the snapshot writer's form). */
+  snapshotNextRaw(max: number, emit: RawEmit): boolean {
     const s = this.snap;
     if (s === null) throw new Error("no snapshot is running");
     let n = 0;
-    if (s.savedCursor === null) {
+    if (!s.walkDone) {
       const st = s.store;
-      while (n < max) {
-        const r = s.cursor.next();
-        if (r.done || r.value[0] === SENTINEL) {
-          if (s.index === this.index) s.index.delete(SENTINEL);
-          s.inPlaceDone = true;
-          s.savedCursor = s.saved.entries();
-          break;
+      const table = st.table;
+      const arena = st.arena;
+      if (table.generation !== s.generation) {
+        // A rehash moved entries: start over; what was emitted is stamped and skipped.
+        s.generation = table.generation;
+        s.slot = 0;
+      }
+      const handles = table.handles;
+      while (n < max && s.slot < handles.length) {
+        const e = handles[s.slot++]!;
+        if (e < 0) continue;
+        const b = arena.page(e);
+        const o = arena.offset(e);
+        if (readU32(b, o + E_EPOCH) === s.epoch) continue;
+        writeU32(b, o + E_EPOCH, s.epoch);
+        const kl = b[o + E_KLEN]!;
+        const vlen = readU32(b, o + E_VLEN);
+        const at = st.expires.size > 0 ? (st.expires.get(e) ?? NO_EXPIRY) : NO_EXPIRY;
+        if (vlen === OUTSIDE) {
+          const v = st.large.get(e)!;
+          emit(b, o + E_KEY, kl, v, 0, v.length, true, at);
+        } else {
+          emit(b, o + E_KEY, kl, b, o + E_KEY + kl, vlen, false, at);
         }
-        for (let e = r.value[1]; e !== NONE; e = nextOf(st.arena, e)) {
-          emit(keyOf(st.arena, e), valueOf(st, e), st.expires.get(e) ?? NO_EXPIRY);
-          n++;
-        }
+        n++;
+      }
+      if (s.slot >= handles.length) {
+        s.walkDone = true;
+        s.savedCursor = s.saved.entries();
       }
     }
     if (s.savedCursor !== null) {
@@ -401,7 +438,9 @@ export class Keyspace {
           this.endSnapshot();
           return false;
         }
-        emit(r.value[0], r.value[1], s.savedExpiry.get(r.value[0]) ?? NO_EXPIRY);
+        const [key, v] = r.value;
+        for (let i = 0; i < key.length; i++) scratchKey[i] = key.charCodeAt(i);
+        emit(scratchKey, 0, key.length, v, 0, v.length, v.length >= LARGE_VALUE, s.savedExpiry.get(key) ?? NO_EXPIRY);
         n++;
       }
     }
@@ -411,7 +450,6 @@ export class Keyspace {
   /** Abandons a running snapshot view (on failure). */
   abortSnapshot(): void {
     if (this.snap === null) return;
-    this.snap.index.delete(SENTINEL);
     this.endSnapshot();
   }
 
@@ -420,48 +458,41 @@ export class Keyspace {
     for (const wake of this.snapIdle.splice(0)) wake();
   }
 
-  /** The entry for `key` in bucket `h`, expired or not, or NONE. */
+  /** The slot holding `key` (hash `h`), expired or not, or -1. */
   private find(key: string, h: number): number {
+    const table = this.st.table;
+    const hashes = table.hashes;
+    const handles = table.handles;
+    const mask = table.mask;
     const arena = this.st.arena;
-    let e = this.index.get(h) ?? NONE;
-    while (e !== NONE && !this.keyIs(e, key)) e = nextOf(arena, e);
-    return e;
+    const len = key.length;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const e = handles[i]!;
+      if (e === EMPTY) return -1;
+      if (e < 0 || hashes[i] !== h) continue;
+      const b = arena.page(e);
+      const o = arena.offset(e);
+      if (b[o + E_KLEN] !== len) continue;
+      let j = 0;
+      while (j < len && b[o + E_KEY + j] === key.charCodeAt(j)) j++;
+      if (j === len) return i;
+    }
   }
 
-  private keyIs(e: number, key: string): boolean {
-    const arena = this.st.arena;
-    const b = arena.page(e);
-    const o = arena.offset(e);
-    if (b[o + E_KLEN] !== key.length) return false;
-    for (let i = 0; i < key.length; i++) if (b[o + E_KEY + i] !== key.charCodeAt(i)) return false;
-    return true;
-  }
-
-  private isExpired(key: string, h: number, e: number): boolean {
+  private isExpired(key: string, i: number, e: number): boolean {
     const at = this.st.expires.get(e);
     if (at === undefined || at > this.now()) return false;
     if (this.activeExpiry) {
-      this.remove(h, e);
+      this.remove(i, e);
       this.onExpire(key);
     }
     return true;
   }
 
-  /** Unlinks entry `e` from bucket `h` and frees it. */
-  private remove(h: number, e: number): void {
-    if (this.snap !== null) this.touch(h);
-    const arena = this.st.arena;
-    const head = this.index.get(h)!;
-    const next = nextOf(arena, e);
-    if (head === e) {
-      if (next === NONE) this.index.delete(h);
-      else this.index.set(h, next);
-    } else {
-      let prev = head;
-      while (nextOf(arena, prev) !== e) prev = nextOf(arena, prev);
-      setNext(arena, prev, next);
-    }
-    this.count--;
+  /** Removes the entry `e` in slot `i` and frees it. */
+  private remove(i: number, e: number): void {
+    if (this.snap !== null) this.beforeChange(e);
+    this.st.table.removeAt(i);
     this.free(e);
   }
 
@@ -473,22 +504,17 @@ export class Keyspace {
     st.arena.release(e, size);
   }
 
-  /** Before the first change to bucket `h` during a snapshot: save its keys and move it behind the sentinel. */
-  private touch(h: number): void {
+  /** Before a start-time entry the snapshot has not emitted changes: save it as it was. */
+  private beforeChange(e: number): void {
     const s = this.snap!;
-    // Once FLUSHALL gave the snapshot its own index, the live one needs no saving.
-    if (s.inPlaceDone || s.index !== this.index || s.moved.has(h)) return;
-    s.moved.add(h);
-    const head = this.index.get(h);
-    if (head === undefined) return;
+    // Once FLUSHALL gave the snapshot its own store, the live one needs no saving.
+    if (s.walkDone || s.store !== this.st) return;
     const st = this.st;
-    for (let e = head; e !== NONE; e = nextOf(st.arena, e)) {
-      const key = keyOf(st.arena, e);
-      s.saved.set(key, valueOf(st, e).slice());
-      const at = st.expires.get(e);
-      if (at !== undefined) s.savedExpiry.set(key, at);
-    }
-    this.index.delete(h);
-    this.index.set(h, head);
+    if (epochOf(st.arena, e) === s.epoch) return;
+    setEpoch(st.arena, e, s.epoch);
+    const key = keyOf(st.arena, e);
+    s.saved.set(key, valueOf(st, e).slice());
+    const at = st.expires.get(e);
+    if (at !== undefined) s.savedExpiry.set(key, at);
   }
 }
