@@ -1,7 +1,8 @@
 // The keyspace: copies values it is given, keeps byte counts right through set/overwrite/delete.
 
 import { expect, test } from "bun:test";
-import { Keyspace } from "../../../src/store/keyspace.ts";
+import { Keyspace, LARGE_VALUE } from "../../../src/store/keyspace.ts";
+import { ZERO_COPY_MIN } from "../../../src/protocol/output.ts";
 
 test("set copies the value: later changes to the source do not leak in", () => {
   const ks = new Keyspace();
@@ -23,4 +24,11 @@ test("size follows set, overwrite and delete", () => {
   expect(ks.size).toBe(1);
   expect(ks.delete("c")).toBe(false);
   expect(ks.has("c")).toBe(false);
+});
+
+// A reply may queue a value by reference only if it is immutable: arena values are views into
+// blocks that are reused after the tick, so every value the arena holds must be small enough for
+// the output queue to copy it.
+test("arena values are always copied by the output queue (LARGE_VALUE <= ZERO_COPY_MIN)", () => {
+  expect(LARGE_VALUE).toBeLessThanOrEqual(ZERO_COPY_MIN);
 });
