@@ -28,6 +28,15 @@ export class Args {
     return this.lens[i]!;
   }
 
+  /** The buffer argument i is in, and where it starts there (with size(i): the bytes in place). */
+  bufOf(i: number): Uint8Array {
+    return this.bufs[i]!;
+  }
+
+  startOf(i: number): number {
+    return this.starts[i]!;
+  }
+
   /** Argument i as a view, valid during the call only (the store copies what it keeps). */
   bytes(i: number): Uint8Array {
     const s = this.starts[i]!;

@@ -7,6 +7,8 @@ export interface Reply {
   ok(): void;
   /** A value the store owns or a fresh buffer: the codec may reference it until it is sent. */
   value(bytes: Uint8Array): void;
+  /** A value given in place, buf[start, start + len): copied now (a keyspace entry, no view made). */
+  valueAt(buf: Uint8Array, start: number, len: number): void;
   /** A short status line (PONG), like RESP's simple string. */
   status(s: string): void;
   /** A text value (INFO), sent as its UTF-8 bytes. */

@@ -20,6 +20,14 @@ export function validExpiry(at: number): boolean {
   return Number.isSafeInteger(at) && at <= MAX_EXPIRY_MS;
 }
 
+/** Replies with the value of the key in args[i], or nil: the hot read, with no key string or view made. */
+function replyValueOf(ctx: CommandContext, args: Args, i: number, reply: Reply): void {
+  const ks = ctx.keyspace;
+  if (!ks.peek(args.bufOf(i), args.startOf(i), args.size(i))) reply.nil();
+  else if (ks.hitLarge) reply.value(ks.hitBuf);
+  else reply.valueAt(ks.hitBuf, ks.hitOff, ks.hitLen);
+}
+
 /**
  * Stores a value (the keyspace and the log each copy it, so a view of the receive buffer is fine)
  * and logs it; with keepTtl an existing expiry stays and is logged again.
@@ -94,9 +102,7 @@ export const stringCommands: CommandSpec[] = [
     flags: ["readonly", "fast"],
     keys: [1, 1, 1],
     run(ctx, args, reply) {
-      const v = ctx.keyspace.get(args.key(1));
-      if (v === undefined) reply.nil();
-      else reply.value(v);
+      replyValueOf(ctx, args, 1, reply);
     },
   },
   {
@@ -198,11 +204,7 @@ export const stringCommands: CommandSpec[] = [
     keys: [1, -1, 1],
     run(ctx, args, reply) {
       reply.array(args.length - 1);
-      for (let i = 1; i < args.length; i++) {
-        const v = ctx.keyspace.get(args.key(i));
-        if (v === undefined) reply.nil();
-        else reply.value(v);
-      }
+      for (let i = 1; i < args.length; i++) replyValueOf(ctx, args, i, reply);
     },
   },
   {

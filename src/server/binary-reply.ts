@@ -5,6 +5,7 @@ import type { Reply } from "../commands/reply.ts";
 import {
   RESPONSE_HEADER, Status, writeI64, writeResponseHeader, type ErrorCodeValue,
 } from "../protocol/binary.ts";
+import { copyBytes } from "../bytes.ts";
 import { Output, ZERO_COPY_MIN } from "../protocol/output.ts";
 
 const utf8 = new TextEncoder();
@@ -26,11 +27,15 @@ export class BinaryReply implements Reply {
       this.out.appendReference(bytes);
       return;
     }
+    this.valueAt(bytes, 0, bytes.length);
+  }
+
+  valueAt(buf: Uint8Array, start: number, len: number): void {
     const out = this.out;
-    const off = out.reserve(RESPONSE_HEADER + bytes.length);
-    writeResponseHeader(out.buf, off, Status.VALUE, bytes.length);
-    out.buf.set(bytes, off + RESPONSE_HEADER);
-    out.len = off + RESPONSE_HEADER + bytes.length;
+    const off = out.reserve(RESPONSE_HEADER + len);
+    writeResponseHeader(out.buf, off, Status.VALUE, len);
+    copyBytes(buf, start, len, out.buf, off + RESPONSE_HEADER);
+    out.len = off + RESPONSE_HEADER + len;
   }
 
   status(s: string): void {

@@ -5,6 +5,7 @@
 
 import type { Reply } from "../commands/reply.ts";
 import type { ErrorCodeValue } from "../protocol/binary.ts";
+import { copyBytes } from "../bytes.ts";
 import { Output, ZERO_COPY_MIN } from "../protocol/output.ts";
 
 const utf8 = new TextEncoder();
@@ -52,21 +53,25 @@ export class RespReply implements Reply {
   }
 
   value(bytes: Uint8Array): void {
-    const out = this.out;
     const len = bytes.length;
     if (len >= ZERO_COPY_MIN) {
       this.prefixed(0x24, len);
-      out.appendReference(bytes);
+      this.out.appendReference(bytes);
       this.raw(CRLF);
       return;
     }
+    this.valueAt(bytes, 0, len);
+  }
+
+  valueAt(src: Uint8Array, start: number, len: number): void {
+    const out = this.out;
     const off = out.reserve(len + 24);
     const b = out.buf;
     b[off] = 0x24;
     let at = writeDigits(b, off + 1, len);
     b[at++] = 0x0d;
     b[at++] = 0x0a;
-    b.set(bytes, at);
+    copyBytes(src, start, len, b, at);
     at += len;
     b[at++] = 0x0d;
     b[at++] = 0x0a;

@@ -33,6 +33,7 @@
 import { Arena, MAX_BLOCK } from "./arena.ts";
 import { keyFromBytes } from "./keys.ts";
 import { EMPTY, Table } from "./table.ts";
+import { copyBytes } from "../bytes.ts";
 
 const NO_EXPIRY = 0;
 const E_EPOCH = 0;
@@ -46,9 +47,9 @@ export const LARGE_VALUE = MAX_BLOCK - E_KEY - 255;
 const SEED = crypto.getRandomValues(new Uint32Array(1))[0]!;
 
 /** FNV-1a over the key's bytes from a per-process seed, then a final mix. */
-function hashKey(key: string): number {
+function hashBytes(b: Uint8Array, start: number, len: number): number {
   let h = (SEED ^ 0x811c9dc5) | 0;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
+  for (let i = start, end = start + len; i < end; i++) h = Math.imul(h ^ b[i]!, 16777619);
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
   h ^= h >>> 12;
@@ -140,6 +141,15 @@ export class Keyspace {
   /** Epoch of the last snapshot begun; entries are born with it (u32, wraps never in practice). */
   private epoch = 0;
   private sweepCursor: Iterator<[number, number]> | null = null;
+  /** A string key's bytes while it is looked up, and the hash of the last key looked up. */
+  private readonly keyBuf = new Uint8Array(256);
+  private lastHash = 0;
+  /** Where the last successful peek() found its value: hitBuf[hitOff, hitOff + hitLen). */
+  hitBuf: Uint8Array = new Uint8Array(0);
+  hitOff = 0;
+  hitLen = 0;
+  /** The value found is kept outside the arena (hitBuf is all of it, immutable). */
+  hitLarge = false;
   /** Woken when the running snapshot view ends (a disk snapshot and a full sync take turns). */
   private snapIdle: (() => void)[] = [];
   /** False on a replica: expired keys read as absent but are deleted only by the master. */
@@ -178,11 +188,47 @@ export class Keyspace {
 
   /** The value (a view valid until the end of the tick), or undefined. */
   get(key: string): Uint8Array | undefined {
-    const i = this.find(key, hashKey(key));
+    const i = this.slotOf(key);
     if (i < 0) return undefined;
     const e = this.st.table.handles[i]!;
     if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return undefined;
     return valueOf(this.st, e);
+  }
+
+  /**
+   * GET without a key string or a view: finds the key by its bytes kb[ko, ko + kl) and, when it is
+   * there and live, points hitBuf/hitOff/hitLen at its value (valid until the end of the tick).
+   */
+  peek(kb: Uint8Array, ko: number, kl: number): boolean {
+    const i = this.slotOfBytes(kb, ko, kl);
+    if (i < 0) return false;
+    const st = this.st;
+    const e = st.table.handles[i]!;
+    if (st.expires.size > 0) {
+      const at = st.expires.get(e);
+      if (at !== undefined && at <= this.now()) {
+        if (this.activeExpiry) {
+          const key = keyFromBytes(kb, ko, kl);
+          this.remove(i, e);
+          this.onExpire(key);
+        }
+        return false;
+      }
+    }
+    const b = st.arena.page(e);
+    const o = st.arena.offset(e);
+    const vlen = readU32(b, o + E_VLEN);
+    this.hitLarge = vlen === OUTSIDE;
+    if (this.hitLarge) {
+      this.hitBuf = st.large.get(e)!;
+      this.hitOff = 0;
+      this.hitLen = this.hitBuf.length;
+    } else {
+      this.hitBuf = b;
+      this.hitOff = o + E_KEY + b[o + E_KLEN]!;
+      this.hitLen = vlen;
+    }
+    return true;
   }
 
   has(key: string): boolean {
@@ -192,12 +238,11 @@ export class Keyspace {
   /** Absolute expiry time in ms, 0 for none, -1 when the key does not exist. */
   expireAt(key: string): number {
     if (this.get(key) === undefined) return -1;
-    return this.st.expires.get(this.st.table.handles[this.find(key, hashKey(key))]!) ?? NO_EXPIRY;
+    return this.st.expires.get(this.st.table.handles[this.slotOf(key)]!) ?? NO_EXPIRY;
   }
 
   /** Stores a copy of `value` (a view into a receive buffer is fine); clears the TTL unless keepTtl. */
   set(key: string, value: Uint8Array, keepTtl = false): void {
-    const h = hashKey(key);
     const st = this.st;
     const arena = st.arena;
     const outside = value.length >= LARGE_VALUE;
@@ -210,11 +255,11 @@ export class Keyspace {
     b[o + E_KLEN] = key.length;
     for (let i = 0; i < key.length; i++) b[o + E_KEY + i] = key.charCodeAt(i);
     if (outside) st.large.set(e, value.slice());
-    else b.set(value, o + E_KEY + key.length);
+    else copyBytes(value, 0, value.length, b, o + E_KEY + key.length);
 
-    const i = this.find(key, h);
+    const i = this.slotOf(key);
     if (i < 0) {
-      st.table.insert(h, e);
+      st.table.insert(this.lastHash, e);
       return;
     }
     const old = st.table.handles[i]!;
@@ -227,7 +272,7 @@ export class Keyspace {
 
   /** Sets an absolute expiry on an existing key; false if there is no such key. */
   setExpire(key: string, at: number): boolean {
-    const i = this.find(key, hashKey(key));
+    const i = this.slotOf(key);
     if (i < 0) return false;
     const e = this.st.table.handles[i]!;
     if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return false;
@@ -238,7 +283,7 @@ export class Keyspace {
 
   /** Sets an expiry as the log recorded it, even one already in the past (replay). */
   setExpireRaw(key: string, at: number): void {
-    const i = this.find(key, hashKey(key));
+    const i = this.slotOf(key);
     if (i < 0) return;
     const e = this.st.table.handles[i]!;
     if (this.snap !== null) this.beforeChange(e);
@@ -247,7 +292,7 @@ export class Keyspace {
 
   /** Removes an expiry as the log recorded it, whatever the clock says now (replay). */
   persistRaw(key: string): void {
-    const i = this.find(key, hashKey(key));
+    const i = this.slotOf(key);
     if (i < 0) return;
     const e = this.st.table.handles[i]!;
     if (!this.st.expires.has(e)) return;
@@ -257,7 +302,7 @@ export class Keyspace {
 
   /** Removes a key's expiry; true if it had one. */
   persist(key: string): boolean {
-    const i = this.find(key, hashKey(key));
+    const i = this.slotOf(key);
     if (i < 0) return false;
     const e = this.st.table.handles[i]!;
     if (!this.st.expires.has(e) || this.isExpired(key, i, e)) return false;
@@ -268,7 +313,7 @@ export class Keyspace {
 
   /** DEL: true if a live key was deleted (an expired one counts as already gone). */
   delete(key: string): boolean {
-    const i = this.find(key, hashKey(key));
+    const i = this.slotOf(key);
     if (i < 0) return false;
     const e = this.st.table.handles[i]!;
     if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return false;
@@ -278,7 +323,7 @@ export class Keyspace {
 
   /** Removes a key whatever its expiry (applying a master's or the log's delete). */
   forget(key: string): void {
-    const i = this.find(key, hashKey(key));
+    const i = this.slotOf(key);
     if (i >= 0) this.remove(i, this.st.table.handles[i]!);
   }
 
@@ -352,7 +397,7 @@ export class Keyspace {
       const [e, at] = r.value;
       if (at <= now && this.st.expires.get(e) === at) {
         const key = keyOf(this.st.arena, e);
-        const i = this.find(key, hashKey(key));
+        const i = this.slotOf(key);
         if (i < 0) continue;
         this.remove(i, e);
         deleted++;
@@ -458,24 +503,32 @@ export class Keyspace {
     for (const wake of this.snapIdle.splice(0)) wake();
   }
 
-  /** The slot holding `key` (hash `h`), expired or not, or -1. */
-  private find(key: string, h: number): number {
+  /** The slot holding `key`, expired or not, or -1; leaves the key's hash in lastHash. */
+  private slotOf(key: string): number {
+    const kb = this.keyBuf;
+    for (let i = 0; i < key.length; i++) kb[i] = key.charCodeAt(i);
+    return this.slotOfBytes(kb, 0, key.length);
+  }
+
+  /** The slot holding the key kb[ko, ko + kl), expired or not, or -1; leaves its hash in lastHash. */
+  private slotOfBytes(kb: Uint8Array, ko: number, kl: number): number {
+    const h = hashBytes(kb, ko, kl);
+    this.lastHash = h;
     const table = this.st.table;
     const hashes = table.hashes;
     const handles = table.handles;
     const mask = table.mask;
     const arena = this.st.arena;
-    const len = key.length;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const e = handles[i]!;
       if (e === EMPTY) return -1;
       if (e < 0 || hashes[i] !== h) continue;
       const b = arena.page(e);
       const o = arena.offset(e);
-      if (b[o + E_KLEN] !== len) continue;
+      if (b[o + E_KLEN] !== kl) continue;
       let j = 0;
-      while (j < len && b[o + E_KEY + j] === key.charCodeAt(j)) j++;
-      if (j === len) return i;
+      while (j < kl && b[o + E_KEY + j] === kb[ko + j]) j++;
+      if (j === kl) return i;
     }
   }
 

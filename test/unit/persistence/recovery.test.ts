@@ -191,7 +191,7 @@ async function expectContinues(dir: string, rep: RecoveryReport, model: Map<stri
 }
 
 async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  const until = Date.now() + 3000;
+  const until = Date.now() + 10_000;
   while (!cond()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(1);
