@@ -1,8 +1,8 @@
 // End-to-end load benchmark: the compiled microdb against redis-server on the same machine, both
 // with an AOF at appendfsync everysec and their default compaction, driven by the same generator
 // (redis-benchmark). Rows: SET and GET with 16 B and 1 KiB values at -c 50 -P 1, -c 50 -P 16 and
-// -c 1 -P 1 (-r 100000), plus RSS after loading 1M keys x 16 B and 100k keys x 1 KiB (redis-cli
-// --pipe). Each rep starts each server once, gives both the same discarded warm-up run, then runs
+// -c 1 -P 1 (-r 100000), SET at -c 50 -P 1 under appendfsync always (group commit), plus RSS
+// after loading 1M keys x 16 B and 100k keys x 1 KiB (redis-cli --pipe). Each rep starts each server once, gives both the same discarded warm-up run, then runs
 // every row against it; reps alternate which server goes first. The table holds medians and the
 // ratio microdb/Redis, and is also written as JSON and an SVG bar chart into bench/results/.
 //
@@ -53,14 +53,14 @@ async function waitPing(port: number): Promise<void> {
   throw new Error(`no PONG on port ${port}`);
 }
 
-async function start(kind: Kind): Promise<Server> {
+async function start(kind: Kind, fsync: "everysec" | "always" = "everysec"): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), `bench-${kind}-`));
   const port = freePort();
   const cmd = kind === "microdb"
     ? [join(ROOT, "microdb"), "--port", String(port), "--data-dir", join(dir, "data")]
     : ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes",
-      "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--logfile", join(dir, "redis.log")];
-  const env = kind === "microdb" ? { ...process.env, MICRODB_APPENDFSYNC: "everysec" } : process.env;
+      "--appendfsync", fsync, "--save", "", "--daemonize", "no", "--logfile", join(dir, "redis.log")];
+  const env = kind === "microdb" ? { ...process.env, MICRODB_APPENDFSYNC: fsync } : process.env;
   const proc = Bun.spawn(cmd, { cwd: dir, env, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
   await waitPing(port);
   return {
@@ -164,13 +164,25 @@ for (let rep = 0; rep < REPS; rep++) {
     } finally {
       await s.stop();
     }
+    // Group commit: SET with 50 clients under appendfsync always, against the same row at everysec.
+    const a = await start(kind, "always");
+    try {
+      benchmark(a.port, 50, 16, 16, QUICK ? 20_000 : 100_000);
+      const rows = benchmark(a.port, 50, 1, 16, QUICK ? 20_000 : 100_000);
+      const key = "SET -c 50 -P 1 16 B, appendfsync always";
+      if (!samples.has(key)) samples.set(key, { microdb: [], redis: [] });
+      samples.get(key)![kind].push(rows.SET!);
+      console.error(`rep ${rep + 1}/${REPS} ${kind} appendfsync always -c 50 -P 1 -d 16: SET ${rows.SET!.rps} rps`);
+    } finally {
+      await a.stop();
+    }
   }
 }
 
 const rows: Row[] = [];
 for (const [name, s] of samples) {
   rows.push({ name: `${name} (req/s)`, unit: "req/s", microdb: median(s.microdb.map((x) => x.rps)), redis: median(s.redis.map((x) => x.rps)), better: "higher" });
-  if (name.includes("-P 1 ")) {
+  if (name.includes("-P 1 ") && !name.includes("always")) {
     rows.push({ name: `${name} p99 (ms)`, unit: "ms", microdb: median(s.microdb.map((x) => x.p99)), redis: median(s.redis.map((x) => x.p99)), better: "lower" });
   }
 }
