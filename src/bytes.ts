@@ -8,3 +8,11 @@ export function copyBytes(src: Uint8Array, start: number, len: number, dst: Uint
     dst.set(start === 0 && len === src.length ? src : src.subarray(start, start + len), at);
   }
 }
+
+/**
+ * A copy that owns its bytes. Buffer#slice (and so slice() on the views Bun's socket chunks give)
+ * shares memory; this never does.
+ */
+export function copyOf(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}

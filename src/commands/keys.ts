@@ -148,8 +148,9 @@ export const keyCommands: CommandSpec[] = [
           if (t !== "string") match = () => false;
         } else return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
       }
-      // A cursor is a live Map iterator kept by the server: keys present for the whole scan are
-      // returned exactly once; keys added or removed meanwhile may or may not be (Redis's promise).
+      // A cursor is a live keyspace walk kept by the server: keys present for the whole scan are
+      // returned (twice at most, if the index was rebuilt meanwhile); keys added or removed
+      // meanwhile may or may not be; the scan always ends (Redis's promise).
       const it = cursor === 0 ? ctx.keyspace.keys() : ctx.scanCursor(cursor);
       if (it === undefined) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid cursor");
       const found: string[] = [];

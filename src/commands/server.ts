@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { CONFIG_KEYS } from "../config.ts";
 import { ErrorCode } from "../protocol/binary.ts";
+import { copyOf } from "../bytes.ts";
 import { digest } from "../store/digest.ts";
 import { VERSION } from "../version.ts";
 import { globMatcher } from "./glob.ts";
@@ -173,7 +174,7 @@ export const serverCommands: CommandSpec[] = [
     keys: [0, 0, 0],
     run(_ctx, args, reply) {
       if (args.length > 2) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR wrong number of arguments for 'ping' command");
-      if (args.length === 2) reply.value(args.bytes(1).slice());
+      if (args.length === 2) reply.value(copyOf(args.bytes(1)));
       else reply.status("PONG");
     },
   },
@@ -182,7 +183,7 @@ export const serverCommands: CommandSpec[] = [
     arity: 2,
     flags: ["fast"],
     keys: [0, 0, 0],
-    run: (_ctx, args, reply) => reply.value(args.bytes(1).slice()),
+    run: (_ctx, args, reply) => reply.value(copyOf(args.bytes(1))),
   },
   {
     name: "info",

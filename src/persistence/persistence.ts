@@ -9,7 +9,7 @@ import type { WriteRefusal } from "../commands/table.ts";
 import type { Config } from "../config.ts";
 import { ErrorCode } from "../protocol/binary.ts";
 import { log } from "../log.ts";
-import type { Keyspace } from "../store/keyspace.ts";
+import type { Keyspace, SnapshotView } from "../store/keyspace.ts";
 import { AOF_FILE, AOF_NEXT, Aof, fsyncDirAsync, type AofStart } from "./aof.ts";
 import { SNAPSHOT_TMP, saveSnapshot, type SnapshotStats } from "./snapshot.ts";
 
@@ -86,7 +86,7 @@ export class Persistence {
   private async startFiles(): Promise<void> {
     const ks = this.keyspace;
     for (;;) {
-      let began = false;
+      let view: SnapshotView | null = null;
       try {
         for (const f of [AOF_NEXT, AOF_FILE, SNAPSHOT_TMP]) rmSync(join(this.dir, f), { force: true });
         await fsyncDirAsync(this.dir);
@@ -95,10 +95,9 @@ export class Persistence {
         // so the log starts after them and nothing is in both.
         const at = this.aof.position;
         this.aof.rebase(at);
-        ks.beginSnapshot();
-        began = true;
+        view = ks.beginSnapshot();
         this.runningPosition = at;
-        const stats = await saveSnapshot(ks, this.dir, at);
+        const stats = await saveSnapshot(ks, view, this.dir, at);
         this.aof.create();
         this.savedPosition = at;
         this.lastSaveTime = Date.now();
@@ -108,7 +107,7 @@ export class Persistence {
         log("info", `Data files started at stream offset ${at}: snapshot of ${stats.entries} entries in ${stats.ms.toFixed(1)} ms, then the AOF`);
         break;
       } catch (e) {
-        if (began) ks.abortSnapshot();
+        if (view !== null) ks.abortSnapshot(view);
         this.lastOk = false;
         this.lastError = (e as Error).message;
         log("error", `Cannot start the data files in ${this.dir} (${this.lastError}); writes wait; retrying in ${ADOPT_RETRY_MS} ms`);
@@ -226,12 +225,13 @@ export class Persistence {
       while (this.keyspace.snapshotRunning) await this.keyspace.snapshotIdle();
       // Position and view are taken in the same tick: the snapshot is exactly the log up to here.
       let position: number;
+      let view: SnapshotView;
       try {
         position = this.aof.beginCut();
-        this.keyspace.beginSnapshot();
+        view = this.keyspace.beginSnapshot();
       } catch (e) {
-        // Never let a snapshot's failure escape into a write command or a timer.
-        this.keyspace.abortSnapshot();
+        // Never let a snapshot's failure escape into a write command or a timer (beginSnapshot
+        // throws before it begins anything, so there is no view of ours to end).
         this.lastOk = false;
         this.lastError = (e as Error).message;
         log("error", `Snapshot not started: ${this.lastError}`);
@@ -242,7 +242,7 @@ export class Persistence {
       this.writesSinceSnapshot = 0;
       this.runningPosition = position;
       try {
-        const stats = await saveSnapshot(this.keyspace, this.dir, position, () => this.aof.waitDurable(position));
+        const stats = await saveSnapshot(this.keyspace, view, this.dir, position, () => this.aof.waitDurable(position));
         await this.aof.finishCut();
         this.savedPosition = position;
         this.lastSaveTime = Date.now();
@@ -251,8 +251,9 @@ export class Persistence {
         this.taken++;
         log("info", `Snapshot saved: ${stats.entries} entries, ${stats.bytes} bytes in ${stats.ms.toFixed(1)} ms (${stats.slices} slices, longest ${stats.worstSliceMs.toFixed(2)} ms); AOF cut at position ${position}`);
       } catch (e) {
-        // Whatever failed (even opening the temp file), the keyspace must leave snapshot mode.
-        this.keyspace.abortSnapshot();
+        // Whatever failed (even opening the temp file), our view must end; another one that
+        // began after ours ended (a replica's full sync) is not ours to end.
+        this.keyspace.abortSnapshot(view);
         this.lastOk = false;
         this.lastError = (e as Error).message;
         log("error", `Snapshot failed: ${this.lastError}`);

@@ -14,7 +14,7 @@
 import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import type { Keyspace, RawEmit } from "../store/keyspace.ts";
+import type { Keyspace, RawEmit, SnapshotView } from "../store/keyspace.ts";
 import { keyFromBytes } from "../store/keys.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
 import { fsyncDirAsync, readU64, replaceFile, writeU64 } from "./aof.ts";
@@ -49,8 +49,8 @@ export interface SnapshotStats {
   ms: number;
 }
 
-/** Streams the keyspace's point-in-time view (begun by the caller) into `sink`. */
-export async function writeSnapshotStream(ks: Keyspace, position: number, sink: SnapshotSink): Promise<SnapshotStats> {
+/** Streams the keyspace's point-in-time `view` (begun by the caller) into `sink`. */
+export async function writeSnapshotStream(ks: Keyspace, view: SnapshotView, position: number, sink: SnapshotSink): Promise<SnapshotStats> {
   const started = performance.now();
   const stats: SnapshotStats = { entries: 0, bytes: 0, slices: 0, worstSliceMs: 0, ms: 0 };
   let crc = 0;
@@ -68,12 +68,15 @@ export async function writeSnapshotStream(ks: Keyspace, position: number, sink: 
       const t0 = performance.now();
       let buf: Uint8Array = sliceBuf;
       let len = 0;
+      /** Bytes copied into this slice (len restarts whenever a large value is queued by reference). */
+      let copied = 0;
       // Bytes are copied from the arena in place (no key string, no view per entry): a snapshot
       // of a large keyspace should not feed the collector. Large values are immutable arrays and
       // are referenced instead.
       const emit: RawEmit = (kb, ko, kl, vb, vo, vl, large, expireAt) => {
         const extra = expireAt > 0 ? EXPIRY_FIELD : 0;
         const need = ENTRY_HEADER + extra + kl + (large ? 0 : vl);
+        copied += need;
         if (len + need > buf.length) {
           // Only an entry larger than the room left gets here (slices stop at SLICE_BYTES).
           chunks.push(buf.subarray(0, len));
@@ -105,8 +108,8 @@ export async function writeSnapshotStream(ks: Keyspace, position: number, sink: 
         stats.entries++;
       };
       for (;;) {
-        more = ks.snapshotNextRaw(CLOCK_EVERY, emit);
-        if (!more || len >= SLICE_BYTES || performance.now() - t0 >= SLICE_BUDGET_MS) break;
+        more = ks.snapshotNextRaw(view, CLOCK_EVERY, emit);
+        if (!more || copied >= SLICE_BYTES || performance.now() - t0 >= SLICE_BUDGET_MS) break;
       }
       if (!more) {
         const end = new Uint8Array(FOOTER);
@@ -132,7 +135,7 @@ export async function writeSnapshotStream(ks: Keyspace, position: number, sink: 
       await new Promise<void>((r) => setImmediate(r));
     }
   } catch (e) {
-    ks.abortSnapshot();
+    ks.abortSnapshot(view);
     throw e;
   }
   stats.ms = performance.now() - started;
@@ -152,13 +155,13 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
  * and fsyncs the directory.
  */
 export async function saveSnapshot(
-  ks: Keyspace, dir: string, position: number, beforeCommit: () => Promise<void> = async () => {},
+  ks: Keyspace, view: SnapshotView, dir: string, position: number, beforeCommit: () => Promise<void> = async () => {},
 ): Promise<SnapshotStats> {
   const tmp = join(dir, SNAPSHOT_TMP);
   const fh = await open(tmp, "w");
   let stats: SnapshotStats;
   try {
-    stats = await writeSnapshotStream(ks, position, {
+    stats = await writeSnapshotStream(ks, view, position, {
       write: async (chunks) => {
         await fh.writev(chunks);
       },

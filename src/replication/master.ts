@@ -16,6 +16,7 @@
 // resync, and the master never holds more than that for it.
 
 import type { Config } from "../config.ts";
+import { copyOf } from "../bytes.ts";
 import { log } from "../log.ts";
 import { Op } from "../protocol/binary.ts";
 import { writeRecord } from "../persistence/record.ts";
@@ -301,20 +302,20 @@ export class ReplicationMaster {
         this.endOfTick();
         const position = this.host.offset();
         this.ensureBacklog(position);
-        ks.beginSnapshot();
+        const view = ks.beginSnapshot();
         for (const l of group) {
           l.state = "send_bulk";
           this.begin(l, `FULLRESYNC ${this.replid} ${position}`);
         }
         const live = () => group.filter((l) => !l.target.isClosed && this.links.get(l.target) === l);
         try {
-          const stats = await writeSnapshotStream(ks, position, {
+          const stats = await writeSnapshotStream(ks, view, position, {
             write: async (chunks) => {
               const targets = live();
               if (targets.length === 0) throw new Error("every replica of this full sync disconnected");
               // The writer reuses its slice buffer once this resolves, and a replica may not have
               // taken the bytes by then: they are copied once, for every replica of the group.
-              const copies = chunks.map((c) => c.slice());
+              const copies = chunks.map(copyOf);
               for (const l of targets) for (const c of copies) l.target.send(c);
               // A replica that stops reading must not hold the point-in-time view (and with it
               // every disk snapshot, and so the AOF's cut) for ever: it is let go after a while.

@@ -1,6 +1,6 @@
-// SCAN cursors: each is a live iterator over the keyspace, kept by id between calls (the same id
-// for the whole scan, so a retried call continues rather than failing). A Map
-// iterator visits every key present for its whole life exactly once, which is SCAN's promise.
+// SCAN cursors: each is a live walk over the keyspace (Keyspace.keys), kept by id between calls
+// (the same id for the whole scan, so a retried call continues rather than failing). The walk
+// visits every key present for its whole life and always ends, which is SCAN's promise.
 // The table is bounded: the least recently used cursor is dropped past MAX_CURSORS, and a dropped
 // or unknown cursor is an error rather than a silent restart.
 

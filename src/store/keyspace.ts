@@ -21,19 +21,21 @@
 //
 // Point-in-time snapshots without fork and without stopping the world (after Dragonfly): each
 // snapshot has an epoch, one more than the last, and an entry's epoch says whether the running
-// snapshot has dealt with it. The walk goes through the table by slot and emits entries whose
-// epoch is older, stamping them. Before a write changes or deletes an entry not yet stamped, its
-// key, old value and expiry are saved (and it is stamped); entries created during the snapshot are
-// born stamped. When the walk ends, the saved values are emitted. So every key that existed at
-// the start is emitted exactly once, as it was at the start. A rehash moves entries: the walk then
-// starts over, skipping what is stamped. Extra memory is proportional to the writes during the
+// snapshot has dealt with it. The walk goes through the table slot by slot (sequential memory, the
+// fast way through a million entries) and emits entries whose epoch is older, stamping them; if
+// the table is rebuilt meanwhile it starts over and skips what is stamped (a rebuild needs 3/8 of
+// the slots in new inserts, several times more than the walk's own cost, so the walk still ends). Before a write
+// changes or deletes an entry not yet stamped, its key, old value and expiry are saved (and it is
+// stamped); entries created during the snapshot are born stamped. When the walk ends, the saved
+// values are emitted. So every key that existed at the start is emitted exactly once, as it was
+// at the start. Only the writer that began a view may walk or abort it. Extra memory is proportional to the writes during the
 // snapshot, not to the dataset. FLUSHALL during a snapshot hands the old table and arena to the
 // snapshot and starts new ones.
 
 import { Arena, MAX_BLOCK } from "./arena.ts";
 import { keyFromBytes } from "./keys.ts";
 import { EMPTY, Table } from "./table.ts";
-import { copyBytes } from "../bytes.ts";
+import { copyBytes, copyOf } from "../bytes.ts";
 
 const NO_EXPIRY = 0;
 const E_EPOCH = 0;
@@ -44,11 +46,9 @@ const OUTSIDE = 0xffff_ffff;
 /** Values this large are kept as their own arrays, not in the arena. */
 export const LARGE_VALUE = MAX_BLOCK - E_KEY - 255;
 
-const SEED = crypto.getRandomValues(new Uint32Array(1))[0]!;
-
-/** FNV-1a over the key's bytes from a per-process seed, then a final mix. */
-function hashBytes(b: Uint8Array, start: number, len: number): number {
-  let h = (SEED ^ 0x811c9dc5) | 0;
+/** FNV-1a over the key's bytes from a seed (random per keyspace), then a final mix. */
+export function hashBytes(b: Uint8Array, start: number, len: number, seed: number): number {
+  let h = (seed ^ 0x811c9dc5) | 0;
   for (let i = start, end = start + len; i < end; i++) h = Math.imul(h ^ b[i]!, 16777619);
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
@@ -121,7 +121,12 @@ function blockSize(arena: Arena, e: number): number {
   return E_KEY + b[o + E_KLEN]! + (vlen === OUTSIDE ? 0 : vlen);
 }
 
-interface SnapshotState {
+/** A running point-in-time view, as the one who began it holds it. */
+export interface SnapshotView {
+  readonly epoch: number;
+}
+
+interface SnapshotState extends SnapshotView {
   readonly epoch: number;
   /** What is being walked (the live store, unless FLUSHALL replaced it). */
   readonly store: Store;
@@ -157,6 +162,9 @@ export class Keyspace {
   /** Called after a key was deleted because it expired (to log the delete). */
   onExpire: (key: string) => void = () => {};
   now: () => number = Date.now;
+
+  /** `seed` picks the hash function (tests fix it to build collisions; by default random). */
+  constructor(private readonly seed: number = crypto.getRandomValues(new Uint32Array(1))[0]!) {}
 
   get size(): number {
     return this.st.table.size;
@@ -254,7 +262,8 @@ export class Keyspace {
     writeU32(b, o + E_VLEN, outside ? OUTSIDE : value.length);
     b[o + E_KLEN] = key.length;
     for (let i = 0; i < key.length; i++) b[o + E_KEY + i] = key.charCodeAt(i);
-    if (outside) st.large.set(e, value.slice());
+    // A copy of its own: `value` may be a Buffer view whose slice() would share the receive chunk.
+    if (outside) st.large.set(e, copyOf(value));
     else copyBytes(value, 0, value.length, b, o + E_KEY + key.length);
 
     const i = this.slotOf(key);
@@ -338,24 +347,22 @@ export class Keyspace {
   }
 
   /**
-   * Live (unexpired) keys. Entries added meanwhile may or may not be seen; a rehash meanwhile
-   * makes the walk start over, so a key may come twice (SCAN allows it; KEYS never rehashes).
+   * Live (unexpired) keys, walked by home bucket (Table.scanStep): a key present for the whole
+   * walk is seen, maybe twice if the table was rebuilt meanwhile (SCAN allows it); the walk ends
+   * however the table changes, and after FLUSHALL it ends at once.
    */
   *keys(): IterableIterator<string> {
     const st = this.st;
-    let gen = st.table.generation;
-    for (let i = 0; ; i++) {
+    const found: string[] = [];
+    const collect = (slot: number) => found.push(keyOf(st.arena, st.table.handles[slot]!));
+    let cursor = 0;
+    do {
       if (this.st !== st) return;
-      if (st.table.generation !== gen) {
-        gen = st.table.generation;
-        i = 0;
-      }
-      if (i >= st.table.slots) return;
-      const e = st.table.handles[i]!;
-      if (e < 0) continue;
-      const key = keyOf(st.arena, e);
-      if (this.get(key) !== undefined) yield key;
-    }
+      found.length = 0;
+      cursor = st.table.scanStep(cursor, collect);
+      // Checked (and yielded) after the step: a read may delete an expired key.
+      for (const key of found.splice(0)) if (this.get(key) !== undefined) yield key;
+    } while (cursor !== 0);
   }
 
   /** Live entries (values are views valid until the end of the tick). */
@@ -418,14 +425,18 @@ export class Keyspace {
     return new Promise((r) => this.snapIdle.push(r));
   }
 
-  /** Starts a point-in-time view; only one at a time. */
-  beginSnapshot(): void {
+  /**
+   * Starts a point-in-time view; only one at a time. The view is the caller's to walk and to
+   * abort: a view that ended (and another that began since) cannot be touched through it.
+   */
+  beginSnapshot(): SnapshotView {
     if (this.snap !== null) throw new Error("a snapshot is already running");
     this.epoch = (this.epoch + 1) >>> 0;
     this.snap = {
       epoch: this.epoch, store: this.st, slot: 0, generation: this.st.table.generation,
       saved: new Map(), savedExpiry: new Map(), walkDone: false, savedCursor: null,
     };
+    return this.snap;
   }
 
   /**
@@ -434,35 +445,40 @@ export class Keyspace {
    * loading drops them.
    */
   snapshotNext(max: number, emit: Emit): boolean {
-    return this.snapshotNextRaw(max, (kb, ko, kl, vb, vo, vl, _large, at) =>
+    if (this.snap === null) throw new Error("no snapshot is running");
+    return this.snapshotNextRaw(this.snap, max, (kb, ko, kl, vb, vo, vl, _large, at) =>
       emit(keyFromBytes(kb, ko, kl), vb.slice(vo, vo + vl), at));
   }
 
-  /** snapshotNext without allocating: bytes are passed in place (the snapshot writer's form). */
-  snapshotNextRaw(max: number, emit: RawEmit): boolean {
+  /** snapshotNext without allocating, for `view`: bytes are passed in place (the snapshot writer's form). */
+  snapshotNextRaw(view: SnapshotView, max: number, emit: RawEmit): boolean {
     const s = this.snap;
-    if (s === null) throw new Error("no snapshot is running");
+    if (s === null || s !== view) throw new Error("this snapshot view has ended");
     let n = 0;
     if (!s.walkDone) {
       const st = s.store;
       const table = st.table;
       const arena = st.arena;
+      const expires = st.expires;
       if (table.generation !== s.generation) {
-        // A rehash moved entries: start over; what was emitted is stamped and skipped.
+        // A rebuild moved entries: start over; what was emitted is stamped and skipped.
         s.generation = table.generation;
         s.slot = 0;
       }
+      // Nothing below changes the table, so its array can be read once. Steps are bounded too,
+      // not only emissions: slots may be empty or hold stamped entries.
       const handles = table.handles;
-      while (n < max && s.slot < handles.length) {
+      for (let steps = 0; n < max && steps < max * 64 && s.slot < handles.length; steps++) {
         const e = handles[s.slot++]!;
         if (e < 0) continue;
         const b = arena.page(e);
         const o = arena.offset(e);
+        // Stamped: emitted already, saved before a change, or born during the snapshot.
         if (readU32(b, o + E_EPOCH) === s.epoch) continue;
         writeU32(b, o + E_EPOCH, s.epoch);
         const kl = b[o + E_KLEN]!;
         const vlen = readU32(b, o + E_VLEN);
-        const at = st.expires.size > 0 ? (st.expires.get(e) ?? NO_EXPIRY) : NO_EXPIRY;
+        const at = expires.size > 0 ? (expires.get(e) ?? NO_EXPIRY) : NO_EXPIRY;
         if (vlen === OUTSIDE) {
           const v = st.large.get(e)!;
           emit(b, o + E_KEY, kl, v, 0, v.length, true, at);
@@ -492,9 +508,9 @@ export class Keyspace {
     return true;
   }
 
-  /** Abandons a running snapshot view (on failure). */
-  abortSnapshot(): void {
-    if (this.snap === null) return;
+  /** Abandons a running snapshot view (on failure); `view` limits it to that one. */
+  abortSnapshot(view?: SnapshotView): void {
+    if (this.snap === null || (view !== undefined && view !== this.snap)) return;
     this.endSnapshot();
   }
 
@@ -512,7 +528,7 @@ export class Keyspace {
 
   /** The slot holding the key kb[ko, ko + kl), expired or not, or -1; leaves its hash in lastHash. */
   private slotOfBytes(kb: Uint8Array, ko: number, kl: number): number {
-    const h = hashBytes(kb, ko, kl);
+    const h = hashBytes(kb, ko, kl, this.seed);
     this.lastHash = h;
     const table = this.st.table;
     const hashes = table.hashes;
@@ -566,7 +582,7 @@ export class Keyspace {
     if (epochOf(st.arena, e) === s.epoch) return;
     setEpoch(st.arena, e, s.epoch);
     const key = keyOf(st.arena, e);
-    s.saved.set(key, valueOf(st, e).slice());
+    s.saved.set(key, copyOf(valueOf(st, e)));
     const at = st.expires.get(e);
     if (at !== undefined) s.savedExpiry.set(key, at);
   }

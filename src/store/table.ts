@@ -3,10 +3,13 @@
 // nothing for the garbage collector to walk (a Map of them cost ~60 MB and most of a full GC).
 //
 // A slot is EMPTY, a TOMBSTONE (a deleted entry; probes go past it, inserts may reuse it) or a
-// handle. Deleting never moves other entries, so a walk by slot index sees every entry that stays
-// put; only a rehash moves them, and it bumps `generation` so walks restart (visiting some keys
-// twice, which SCAN and the snapshot walk allow). The table grows (or is rebuilt without its
-// tombstones) when live entries plus tombstones pass 3/4 of the slots.
+// handle. Deleting never moves other entries. The table grows (or is rebuilt without its
+// tombstones, at most half full) when live entries plus tombstones pass 3/4 of the slots.
+//
+// Walks that span many event-loop ticks (SCAN, the snapshot writer) go by home bucket — the slot
+// a key's hash points at — in Redis's reverse-binary cursor order (dictScan): every entry present
+// for the whole walk is visited, at least once, however often the table is rebuilt or resized
+// between steps, and the walk always ends.
 
 export const EMPTY = -1;
 export const TOMBSTONE = -2;
@@ -58,9 +61,31 @@ export class Table {
     this.size--;
   }
 
+  /**
+   * One step of a walk: calls visit(slot) for each live entry whose home bucket is
+   * `cursor & mask` (they all sit in the run of occupied slots starting there), and returns the
+   * next cursor, 0 when the walk is complete. Start with cursor 0.
+   */
+  scanStep(cursor: number, visit: (slot: number) => void): number {
+    const mask = this.mask;
+    const home = cursor & mask;
+    const handles = this.handles;
+    const hashes = this.hashes;
+    for (let i = home; handles[i] !== EMPTY; i = (i + 1) & mask) {
+      if (handles[i]! >= 0 && (hashes[i]! & mask) === home) visit(i);
+    }
+    return this.nextCursor(cursor);
+  }
+
+  /** The cursor after `cursor`: the reversed cursor incremented, the order that survives resizes. */
+  nextCursor(cursor: number): number {
+    return rev32((rev32((cursor | ~this.mask) >>> 0) + 1) >>> 0);
+  }
+
   private rehash(): void {
+    // At most half full after a rebuild: a million keys take 2M slots (16 MB), not 4M.
     let slots = MIN_SLOTS;
-    while (slots * 3 < (this.size + 1) * 8) slots *= 2;
+    while (slots < (this.size + 1) * 2) slots *= 2;
     const oldHashes = this.hashes;
     const oldHandles = this.handles;
     this.hashes = new Int32Array(slots);
@@ -80,4 +105,12 @@ export class Table {
       this.size++;
     }
   }
+}
+
+function rev32(v: number): number {
+  v = ((v >>> 1) & 0x55555555) | ((v & 0x55555555) << 1);
+  v = ((v >>> 2) & 0x33333333) | ((v & 0x33333333) << 2);
+  v = ((v >>> 4) & 0x0f0f0f0f) | ((v & 0x0f0f0f0f) << 4);
+  v = ((v >>> 8) & 0x00ff00ff) | ((v & 0x00ff00ff) << 8);
+  return ((v >>> 16) | (v << 16)) >>> 0;
 }

@@ -127,8 +127,8 @@ class Db {
   /** A snapshot the way the server makes one; returns the position it covers. */
   async cut(): Promise<number> {
     const at = this.aof.beginCut();
-    this.ks.beginSnapshot();
-    await saveSnapshot(this.ks, this.dir, at);
+    const view = this.ks.beginSnapshot();
+    await saveSnapshot(this.ks, view, this.dir, at);
     await this.aof.finishCut();
     return at;
   }
@@ -210,7 +210,7 @@ async function cutWithoutSnapshot(rng: Rng): Promise<{ dir: string; db: Db; at: 
   const db = new Db(dir);
   db.randomOps(rng, 30);
   const at = db.aof.beginCut();
-  db.ks.beginSnapshot();
+  const view = db.ks.beginSnapshot();
   db.randomOps(rng, 10);
   await waitFor(() => db.aof.onNextFile, "the switch to appendonly.aof.next");
   db.randomOps(rng, 10);
@@ -302,7 +302,7 @@ describe("snapshot + AOF tail", () => {
       db.randomOps(rng, 5, false);
       const at = db.aof.beginCut();
       expect(at).toBe(db.pos);
-      db.ks.beginSnapshot();
+      const view = db.ks.beginSnapshot();
       const atCut = new Map(db.model);
       db.randomOps(rng, 5, false); // same tick, after the cut
       db.tick();
@@ -312,7 +312,7 @@ describe("snapshot + AOF tail", () => {
       expect(statSync(join(dir, AOF_FILE)).size).toBe(AOF_HEADER + at - oldAt);
 
       const a = copyDir(dir); // (a) cut begun, snapshot not written
-      const stats = await saveSnapshot(db.ks, dir, at);
+      const stats = await saveSnapshot(db.ks, view, dir, at);
       expect(stats.entries).toBe(atCut.size); // every touched key was moved before it was read
       const b = copyDir(dir); // (b) dump.rdb renamed, finishCut not run
       expect(existsSync(join(b, AOF_FILE)) && existsSync(join(b, AOF_NEXT)) && existsSync(join(b, SNAPSHOT_FILE))).toBe(true);
@@ -367,10 +367,10 @@ describe("snapshot + AOF tail", () => {
     for (let i = 0; i < 2000; i++) db.set(`small-${i}`, bytesOf(rng.int(500, 700), i + 7));
     db.tick();
     const at = db.aof.beginCut();
-    db.ks.beginSnapshot();
+    const view = db.ks.beginSnapshot();
     const atCut = new Map(db.model);
     let done = false;
-    const saving = saveSnapshot(db.ks, dir, at).finally(() => {
+    const saving = saveSnapshot(db.ks, view, dir, at).finally(() => {
       done = true;
     });
     let rounds = 0;
@@ -809,8 +809,8 @@ test("when dump.rdb covers more than appendonly.aof holds, appends continue afte
   db.tick();
   // dump.rdb covers a and b (position 30), renamed before the rotation that beginCut starts has
   // written or created anything (saveSnapshot and the rotation run concurrently in the server).
-  db.ks.beginSnapshot();
-  await saveSnapshot(db.ks, dir, db.pos);
+  const view = db.ks.beginSnapshot();
+  await saveSnapshot(db.ks, view, dir, db.pos);
   await db.close();
   // b's record never reached the disk (appendfsync no/everysec and a power loss, or a crash
   // while the rotation still waited for an fsync to finish before writing it).

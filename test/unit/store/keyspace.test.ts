@@ -32,3 +32,17 @@ test("size follows set, overwrite and delete", () => {
 test("arena values are always copied by the output queue (LARGE_VALUE <= ZERO_COPY_MIN)", () => {
   expect(LARGE_VALUE).toBeLessThanOrEqual(ZERO_COPY_MIN);
 });
+
+// Bun hands socket data as Buffers, whose slice() shares memory: a large value kept outside the
+// arena must be a copy of its own, not a view that pins (and may see changes to) the chunk.
+test("a large value is stored as a copy even when given as a Buffer view", () => {
+  const ks = new Keyspace();
+  const chunk = Buffer.alloc(LARGE_VALUE + 100, 7);
+  const view = chunk.subarray(10, 10 + LARGE_VALUE + 1);
+  ks.set("big", view);
+  chunk.fill(1);
+  const got = ks.get("big")!;
+  expect(got.length).toBe(LARGE_VALUE + 1);
+  expect(got.every((b) => b === 7)).toBe(true);
+  expect(got.buffer).not.toBe(chunk.buffer);
+});

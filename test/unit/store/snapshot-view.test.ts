@@ -1,7 +1,7 @@
 // Keyspace point-in-time view: a seeded model test of beginSnapshot/snapshotNext/abortSnapshot against random interleaved writes.
 
 import { describe, expect, test } from "bun:test";
-import { Keyspace } from "../../../src/store/keyspace.ts";
+import { Keyspace, hashBytes } from "../../../src/store/keyspace.ts";
 import { Table } from "../../../src/store/table.ts";
 import { Rng, xorshiftBytes } from "../../support/rng.ts";
 
@@ -305,7 +305,9 @@ describe("point-in-time view against a model", () => {
     ks.set("x", new Uint8Array([1]));
     expect(ks.size).toBe(1);
     const got: string[] = [];
-    expect(ks.snapshotNext(10, (k) => got.push(k))).toBe(false);
+    let calls = 0;
+    while (ks.snapshotNext(10, (k) => got.push(k))) calls++;
+    expect(calls).toBeLessThan(10); // the walk over empty buckets is cheap
     expect(got).toEqual([]);
     expect([...ks.entries()].map((e) => e[0])).toEqual(["x"]);
     expect(ks.size).toBe(1);
@@ -384,8 +386,8 @@ describe("abortSnapshot and lifecycle", () => {
   });
 });
 
-// Regression: size was one short once the view had passed the sentinel (deleted) but was still
-// emitting saved old values (the view still running).
+// Regression (sentinel design): size was one short while the view was still emitting saved old
+// values. Size must be right in every phase of the view.
 test("size is right while the view emits saved old values", () => {
   const ks = new Keyspace();
   ks.set("a", new Uint8Array([1]));
@@ -393,12 +395,10 @@ test("size is right while the view emits saved old values", () => {
   ks.beginSnapshot();
   ks.set("a", new Uint8Array([9])); // both start-time keys touched: their old values are saved
   ks.set("b", new Uint8Array([8]));
-  expect(ks.snapshotNext(1, () => {})).toBe(true); // passes the sentinel, emits saved "a"
+  const got: string[] = [];
+  while (ks.snapshotNext(1, (k, v) => got.push(`${k}=${v[0]}`))) expect(ks.size).toBe(2);
   expect(ks.size).toBe(2);
-  expect(ks.snapshotNext(1, () => {})).toBe(true); // emits saved "b"
-  expect(ks.size).toBe(2);
-  expect(ks.snapshotNext(1, () => {})).toBe(false);
-  expect(ks.size).toBe(2);
+  expect(got.sort()).toEqual(["a=1", "b=2"]);
 });
 
 // The index rehashes (grows) in the middle of a view: the walk starts over and still emits every
@@ -418,8 +418,8 @@ test("a rehash during the view: every start key once, as at the start", () => {
     emitted++;
     got.set(k, v[0]!);
   })) {
-    // Thousands of new keys (several rehashes), and changes to start keys.
-    for (let i = 0; i < 1000; i++) ks.set(`n${round}:${i}`, new Uint8Array([9]));
+    // New keys (several rehashes as the table grows), and changes to start keys.
+    for (let i = 0; i < 100; i++) ks.set(`n${round}:${i}`, new Uint8Array([9]));
     ks.set(`s${round * 7}`, new Uint8Array([200]));
     ks.delete(`s${round * 7 + 1}`);
     round++;
@@ -440,4 +440,68 @@ test("Table: tombstones are reused and cleared by a rehash; probes go past them"
   expect(t.generation).toBeGreaterThan(gen);
   expect(t.size).toBe(1100);
   expect([...t.handles].filter((h) => h >= 0).length).toBe(1100);
+});
+
+// A writer holds its own view: ending it late (a failed save after its walk finished) must not
+// end a view someone else began since, and a view that ended cannot be walked any more.
+test("views are owned: a stale abort is ignored, a stale walk throws", () => {
+  const ks = new Keyspace();
+  for (let i = 0; i < 100; i++) ks.set(`k${i}`, new Uint8Array([i]));
+  const a = ks.beginSnapshot();
+  while (ks.snapshotNextRaw(a, 50, () => {}));
+  const b = ks.beginSnapshot();
+  ks.abortSnapshot(a);
+  expect(ks.snapshotRunning).toBe(true);
+  expect(() => ks.snapshotNextRaw(a, 10, () => {})).toThrow(/ended/);
+  let n = 0;
+  while (ks.snapshotNextRaw(b, 10, () => n++));
+  expect(n).toBe(100);
+});
+
+// SCAN's walk ends however the table churns, and sees every key present for the whole walk.
+test("keys() ends under constant churn and returns every key that stayed", () => {
+  const ks = new Keyspace();
+  for (let i = 0; i < 5000; i++) ks.set(`stay${i}`, new Uint8Array([1]));
+  const it = ks.keys();
+  const seen = new Set<string>();
+  let churn = 0;
+  for (let calls = 0; ; calls++) {
+    expect(calls).toBeLessThan(100_000);
+    let done = false;
+    for (let j = 0; j < 10; j++) {
+      const r = it.next();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      seen.add(r.value);
+    }
+    if (done) break;
+    for (let j = 0; j < 300; j++, churn++) {
+      ks.set(`tmp${churn}`, new Uint8Array([2]));
+      ks.delete(`tmp${churn - 150}`);
+    }
+  }
+  for (let i = 0; i < 5000; i++) expect(seen.has(`stay${i}`)).toBe(true);
+});
+
+// Regression: a walk whose first bucket (cursor 0) holds more entries than one call may emit took
+// the unchanged cursor for "gone round" and ended after a few keys.
+test("a first bucket fuller than one call's max: the walk still covers everything", () => {
+  const seed = 12345;
+  const enc = new TextEncoder();
+  const homeZero: string[] = [];
+  const others: string[] = [];
+  for (let i = 0; homeZero.length < 4 || others.length < 50; i++) {
+    const k = `key${i}`;
+    const b = enc.encode(k);
+    if ((hashBytes(b, 0, b.length, seed) & 1023) === 0) homeZero.push(k);
+    else if (others.length < 50) others.push(k);
+  }
+  const ks = new Keyspace(seed);
+  for (const k of [...homeZero, ...others]) ks.set(k, enc.encode(k));
+  ks.beginSnapshot();
+  const got = new Set<string>();
+  while (ks.snapshotNext(1, (k) => got.add(k)));
+  expect(got.size).toBe(homeZero.length + others.length);
 });
