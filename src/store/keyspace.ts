@@ -239,8 +239,11 @@ export class Keyspace {
     return true;
   }
 
+  /** True for a live key (EXISTS, TYPE): no view of the value is made. */
   has(key: string): boolean {
-    return this.get(key) !== undefined;
+    const i = this.slotOf(key);
+    if (i < 0) return false;
+    return !(this.st.expires.size > 0 && this.isExpired(key, i, this.st.table.handles[i]!));
   }
 
   /** Absolute expiry time in ms, 0 for none, -1 when the key does not exist. */
