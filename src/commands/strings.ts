@@ -111,6 +111,15 @@ export const stringCommands: CommandSpec[] = [
     flags: ["write"],
     keys: [1, 1, 1],
     run(ctx, args, reply) {
+      if (args.length === 3) {
+        // Plain SET, the hot write: key and value go from the receive buffer to the keyspace and
+        // the log without a key string or a view.
+        const kb = args.bufOf(1), ko = args.startOf(1), kl = args.size(1);
+        const vb = args.bufOf(2), vo = args.startOf(2), vl = args.size(2);
+        ctx.keyspace.setBytes(kb, ko, kl, vb, vo, vl);
+        ctx.logBytes(Op.SET, kb, ko, kl, vb, vo, vl);
+        return reply.ok();
+      }
       const key = args.key(1);
       let nx = false, xx = false, get = false, keepTtl = false;
       let expireAt = 0;

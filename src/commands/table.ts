@@ -74,6 +74,8 @@ export interface CommandContext {
   info(section: string | null): string | undefined;
   /** Records a write that changed data (AOF, and later replication): its effect, not the command. */
   log(op: number, key: string, value: Uint8Array | null): void;
+  /** log with key and value given in place (no key string, no view). */
+  logBytes(op: number, kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number): void;
   /** Why write commands are refused right now (AOF failing, read-only replica), or null. */
   writeError(): WriteRefusal | null;
   readonly replication: ReplicationControl;

@@ -24,7 +24,8 @@ import { join } from "node:path";
 import type { AppendFsync } from "../config.ts";
 import { log } from "../log.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
-import { recordSize, writeRecord } from "./record.ts";
+import { recordSize, writeRecordBytes } from "./record.ts";
+import { writeKey } from "../store/keys.ts";
 
 export const AOF_FILE = "appendonly.aof";
 export const AOF_NEXT = "appendonly.aof.next";
@@ -33,6 +34,7 @@ export const AOF_HEADER = 20;
 const AOF_MAGIC = new Uint8Array([0x4d, 0x44, 0x42, 0x41, 0x4f, 0x46, 0x00, 0x01]);
 const RETRY_MS = 1000;
 const INITIAL_BATCH = 64 * 1024;
+const EMPTY_VALUE = new Uint8Array(0);
 
 export function encodeAofHeader(base: number): Uint8Array {
   const h = new Uint8Array(AOF_HEADER);
@@ -102,6 +104,7 @@ export class Aof {
   private writtenWaiters: Waiter[] = [];
   private idleWaiters: (() => void)[] = [];
   private closed = false;
+  private readonly keyScratch = new Uint8Array(256);
   /** Sees every record as it is appended (the replication stream), or null. */
   tap: ((buf: Uint8Array, start: number, end: number) => void) | null = null;
 
@@ -168,14 +171,20 @@ export class Aof {
 
   /** Appends one record to the current batch. */
   append(op: number, key: string, value: Uint8Array | null): void {
-    const size = recordSize(key.length, value?.length ?? 0);
+    const kl = writeKey(this.keyScratch, 0, key);
+    this.appendBytes(op, this.keyScratch, 0, kl, value ?? EMPTY_VALUE, 0, value?.length ?? 0);
+  }
+
+  /** append with the key kb[ko, ko + kl) and the value vb[vo, vo + vl) in place (no string, no view). */
+  appendBytes(op: number, kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number): void {
+    const size = recordSize(kl, vl);
     if (this.batchLen + size > this.batch.length) {
       const next = new Uint8Array(Math.max(this.batchLen + size, this.batch.length * 2));
       next.set(this.batch.subarray(0, this.batchLen));
       this.batch = next;
     }
     const start = this.batchLen;
-    this.batchLen = writeRecord(this.batch, start, op, key, value);
+    this.batchLen = writeRecordBytes(this.batch, start, op, kb, ko, kl, vb, vo, vl);
     this.position += size;
     if (this.tap !== null) this.tap(this.batch, start, this.batchLen);
   }

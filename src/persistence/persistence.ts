@@ -127,6 +127,16 @@ export class Persistence {
   /** Logs one write that changed data. */
   logWrite(op: number, key: string, value: Uint8Array | null): void {
     this.aof.append(op, key, value);
+    this.counted();
+  }
+
+  /** logWrite with key and value given in place (the SET fast path). */
+  logWriteBytes(op: number, kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number): void {
+    this.aof.appendBytes(op, kb, ko, kl, vb, vo, vl);
+    this.counted();
+  }
+
+  private counted(): void {
     this.writesSinceSnapshot++;
     if (this.config.snapshot_commands > 0 && this.writesSinceSnapshot >= this.config.snapshot_commands) this.trigger();
   }

@@ -6,6 +6,7 @@
 //
 // Keys are keyspace strings (one char per byte), written back as their bytes.
 
+import { copyBytes } from "../bytes.ts";
 import { writeKey } from "../store/keys.ts";
 import { crc32 } from "./crc32.ts";
 import { MAGIC, PROTOCOL_VERSION, REQUEST_HEADER, readU32, writeRequestHeader, writeU32 } from "../protocol/binary.ts";
@@ -18,13 +19,22 @@ export function recordSize(keyLen: number, valueLen: number): number {
 
 /** Writes one record at `off` (the buffer must have room); returns the offset after it. */
 export function writeRecord(buf: Uint8Array, off: number, op: number, key: string, value: Uint8Array | null): number {
-  const valueLen = value?.length ?? 0;
-  let at = writeRequestHeader(buf, off, op, 0, key.length, valueLen);
-  at = writeKey(buf, at, key);
-  if (value) {
-    buf.set(value, at);
-    at += valueLen;
-  }
+  const at = writeKey(scratchKey, 0, key);
+  return writeRecordBytes(buf, off, op, scratchKey, 0, at, value ?? EMPTY, 0, value?.length ?? 0);
+}
+
+const scratchKey = new Uint8Array(256);
+const EMPTY = new Uint8Array(0);
+
+/** writeRecord with the key kb[ko, ko + kl) and the value vb[vo, vo + vl) given in place. */
+export function writeRecordBytes(
+  buf: Uint8Array, off: number, op: number, kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number,
+): number {
+  let at = writeRequestHeader(buf, off, op, 0, kl, vl);
+  copyBytes(kb, ko, kl, buf, at);
+  at += kl;
+  copyBytes(vb, vo, vl, buf, at);
+  at += vl;
   writeU32(buf, at, crc32(buf, off, at));
   return at + RECORD_CRC;
 }

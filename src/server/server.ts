@@ -78,6 +78,7 @@ export class Server implements ConnectionHost, InfoSource {
       config,
       info: (section) => renderInfo(this, section),
       log: (op, key, value) => this.persistence!.logWrite(op, key, value),
+      logBytes: (op, kb, ko, kl, vb, vo, vl) => this.persistence!.logWriteBytes(op, kb, ko, kl, vb, vo, vl),
       writeError: () => (this.replica ? READONLY : (this.persistence?.writeError ?? null)),
       save: () => (this.persistence ? this.persistence.save() : Promise.reject(new Error(NO_FILES))),
       bgsave: () => (this.persistence ? (this.persistence.bgsave() ? null : "ERR Background save already in progress") : `ERR ${NO_FILES}`),

@@ -254,22 +254,29 @@ export class Keyspace {
 
   /** Stores a copy of `value` (a view into a receive buffer is fine); clears the TTL unless keepTtl. */
   set(key: string, value: Uint8Array, keepTtl = false): void {
+    const kb = this.keyBuf;
+    for (let i = 0; i < key.length; i++) kb[i] = key.charCodeAt(i);
+    this.setBytes(kb, 0, key.length, value, 0, value.length, keepTtl);
+  }
+
+  /** set with the key kb[ko, ko + kl) and the value vb[vo, vo + vl) given in place (SET's fast path). */
+  setBytes(kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number, keepTtl = false): void {
     const st = this.st;
     const arena = st.arena;
-    const outside = value.length >= LARGE_VALUE;
-    const e = arena.alloc(E_KEY + key.length + (outside ? 0 : value.length));
+    const outside = vl >= LARGE_VALUE;
+    const e = arena.alloc(E_KEY + kl + (outside ? 0 : vl));
     const b = arena.page(e);
     const o = arena.offset(e);
     // Born during a snapshot means dealt with: the snapshot never emits it.
     writeU32(b, o + E_EPOCH, this.epoch);
-    writeU32(b, o + E_VLEN, outside ? OUTSIDE : value.length);
-    b[o + E_KLEN] = key.length;
-    for (let i = 0; i < key.length; i++) b[o + E_KEY + i] = key.charCodeAt(i);
-    // A copy of its own: `value` may be a Buffer view whose slice() would share the receive chunk.
-    if (outside) st.large.set(e, copyOf(value));
-    else copyBytes(value, 0, value.length, b, o + E_KEY + key.length);
+    writeU32(b, o + E_VLEN, outside ? OUTSIDE : vl);
+    b[o + E_KLEN] = kl;
+    copyBytes(kb, ko, kl, b, o + E_KEY);
+    // A copy of its own: the value may be a Buffer view whose slice() would share the receive chunk.
+    if (outside) st.large.set(e, copyOf(vb.subarray(vo, vo + vl)));
+    else copyBytes(vb, vo, vl, b, o + E_KEY + kl);
 
-    const i = this.slotOf(key);
+    const i = this.slotOfBytes(kb, ko, kl);
     if (i < 0) {
       st.table.insert(this.lastHash, e);
       return;
