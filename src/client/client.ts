@@ -12,7 +12,7 @@
 
 import type { Socket } from "bun";
 import {
-  ErrorCode, MAX_KEY, Op, REQUEST_HEADER, ResponseReader, Status, readI64, writeRequestHeader, writeU32,
+  ErrorCode, MAX_KEY, Op, REQUEST_HEADER, ResponseReader, Status, encodeCallArgs, readI64, writeRequestHeader,
   type ResponseSink,
 } from "../protocol/binary.ts";
 import { Output, ZERO_COPY_MIN } from "../protocol/output.ts";
@@ -195,15 +195,7 @@ export class Client implements ResponseSink {
 
   /** Any command by name with its arguments (the CALL opcode), e.g. command("incrby", "n", "5"). */
   command(...args: Bytes[]): Promise<ReplyValue> {
-    const parts = args.map(toBytes);
-    const body = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      writeU32(body, at, p.length);
-      body.set(p, at + 4);
-      at += 4 + p.length;
-    }
-    return this.request(Op.CALL, null, body, (_s, _p, raw) => decodeReply(raw));
+    return this.request(Op.CALL, null, encodeCallArgs(args.map(toBytes)), (_s, _p, raw) => decodeReply(raw));
   }
 
   /** AUTH with the server's requirepass. */

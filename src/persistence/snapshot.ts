@@ -15,6 +15,7 @@ import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Keyspace, RawEmit, SnapshotView } from "../store/keyspace.ts";
+import { copyBytes } from "../bytes.ts";
 import { keyFromBytes } from "../store/keys.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
 import { fsyncDirAsync, readU64, replaceFile, writeU64 } from "./aof.ts";
@@ -91,18 +92,15 @@ export async function writeSnapshotStream(ks: Keyspace, view: SnapshotView, posi
           writeU64(buf, len, expireAt);
           len += EXPIRY_FIELD;
         }
-        for (let i = 0; i < kl; i++) buf[len + i] = kb[ko + i]!;
+        copyBytes(kb, ko, kl, buf, len);
         len += kl;
         if (large) {
           chunks.push(buf.subarray(0, len));
           chunks.push(vo === 0 && vl === vb.length ? vb : vb.subarray(vo, vo + vl));
           buf = buf.subarray(len);
           len = 0;
-        } else if (vl <= 64) {
-          for (let i = 0; i < vl; i++) buf[len + i] = vb[vo + i]!;
-          len += vl;
         } else {
-          buf.set(vb.subarray(vo, vo + vl), len);
+          copyBytes(vb, vo, vl, buf, len);
           len += vl;
         }
         stats.entries++;

@@ -104,6 +104,18 @@ export function writeRequestHeader(
   return off + REQUEST_HEADER;
 }
 
+/** A CALL request's value: each argument as u32 BE length + bytes (the client and a replica's link). */
+export function encodeCallArgs(args: readonly Uint8Array[]): Uint8Array {
+  const value = new Uint8Array(args.reduce((n, p) => n + 4 + p.length, 0));
+  let at = 0;
+  for (const p of args) {
+    writeU32(value, at, p.length);
+    value.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  return value;
+}
+
 /** One whole request frame; used by the client, the AOF and the replication stream. */
 export function encodeRequest(op: number, key: Uint8Array | null, value: Uint8Array | null): Uint8Array {
   const keyLen = key?.length ?? 0;

@@ -19,7 +19,7 @@ import type { Socket } from "bun";
 import type { Config } from "../config.ts";
 import { applyMutation } from "../commands/apply.ts";
 import { log } from "../log.ts";
-import { MAGIC, Op, RESPONSE_HEADER, Status, encodeRequest, readU32 } from "../protocol/binary.ts";
+import { MAGIC, Op, RESPONSE_HEADER, Status, encodeCallArgs, encodeRequest, readU32 } from "../protocol/binary.ts";
 import { Output } from "../protocol/output.ts";
 import { scanRecord } from "../persistence/record.ts";
 import { SnapshotDecoder } from "../persistence/snapshot.ts";
@@ -47,17 +47,9 @@ export interface ReplicaHost {
 
 type Phase = "auth" | "handshake" | "snapshot" | "stream";
 
-/** A CALL frame: the arguments as u32 length + bytes. */
+/** A CALL frame of text arguments (one byte per char). */
 function call(...args: string[]): Uint8Array {
-  const parts = args.map((a) => Buffer.from(a, "latin1"));
-  const value = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    new DataView(value.buffer).setUint32(at, p.length);
-    value.set(p, at + 4);
-    at += 4 + p.length;
-  }
-  return encodeRequest(Op.CALL, null, value);
+  return encodeRequest(Op.CALL, null, encodeCallArgs(args.map((a) => Buffer.from(a, "latin1"))));
 }
 
 export class ReplicaLink {

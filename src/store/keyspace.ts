@@ -33,7 +33,8 @@
 // snapshot and starts new ones.
 
 import { Arena, MAX_BLOCK } from "./arena.ts";
-import { keyFromBytes } from "./keys.ts";
+import { readU32, writeU32 } from "../protocol/binary.ts";
+import { keyFromBytes, writeKey } from "./keys.ts";
 import { EMPTY, Table } from "./table.ts";
 import { copyBytes, copyOf } from "../bytes.ts";
 
@@ -65,9 +66,6 @@ export type Emit = (key: string, value: Uint8Array, expireAt: number) => void;
  */
 export type RawEmit = (kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number, large: boolean, expireAt: number) => void;
 
-/** Key bytes of a saved entry, for RawEmit. */
-const scratchKey = new Uint8Array(256);
-
 /** Where entries live: the index, the arena, values kept outside it, expiry times (by handle). */
 interface Store {
   readonly table: Table;
@@ -78,17 +76,6 @@ interface Store {
 
 function newStore(): Store {
   return { table: new Table(), arena: new Arena(), large: new Map(), expires: new Map() };
-}
-
-function readU32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
-function writeU32(b: Uint8Array, o: number, n: number): void {
-  b[o] = n >>> 24;
-  b[o + 1] = n >>> 16;
-  b[o + 2] = n >>> 8;
-  b[o + 3] = n;
 }
 
 function epochOf(arena: Arena, e: number): number {
@@ -146,7 +133,7 @@ export class Keyspace {
   /** Epoch of the last snapshot begun; entries are born with it (u32, wraps never in practice). */
   private epoch = 0;
   private sweepCursor: Iterator<[number, number]> | null = null;
-  /** A string key's bytes while it is looked up, and the hash of the last key looked up. */
+  /** A string key's bytes while it is looked up or emitted from a saved entry, and the hash of the last key looked up. */
   private readonly keyBuf = new Uint8Array(256);
   private lastHash = 0;
   /** Where the last successful peek() found its value: hitBuf[hitOff, hitOff + hitLen). */
@@ -174,10 +161,10 @@ export class Keyspace {
     return this.st.expires.size;
   }
 
-  /** Bytes of arena blocks in use and free, and index slots (INFO memory). */
-  get arenaStats(): { used: number; free: number; pages: number; slots: number } {
+  /** Bytes of arena blocks in use and free, and pages (INFO memory). */
+  get arenaStats(): { used: number; free: number; pages: number } {
     const a = this.st.arena;
-    return { used: a.used, free: a.freeBytes, pages: a.pages.length, slots: this.st.table.slots };
+    return { used: a.used, free: a.freeBytes, pages: a.pages.length };
   }
 
   /**
@@ -254,9 +241,8 @@ export class Keyspace {
 
   /** Stores a copy of `value` (a view into a receive buffer is fine); clears the TTL unless keepTtl. */
   set(key: string, value: Uint8Array, keepTtl = false): void {
-    const kb = this.keyBuf;
-    for (let i = 0; i < key.length; i++) kb[i] = key.charCodeAt(i);
-    this.setBytes(kb, 0, key.length, value, 0, value.length, keepTtl);
+    const kl = writeKey(this.keyBuf, 0, key);
+    this.setBytes(this.keyBuf, 0, kl, value, 0, value.length, keepTtl);
   }
 
   /** set with the key kb[ko, ko + kl) and the value vb[vo, vo + vl) given in place (SET's fast path). */
@@ -510,8 +496,8 @@ export class Keyspace {
           return false;
         }
         const [key, v] = r.value;
-        for (let i = 0; i < key.length; i++) scratchKey[i] = key.charCodeAt(i);
-        emit(scratchKey, 0, key.length, v, 0, v.length, v.length >= LARGE_VALUE, s.savedExpiry.get(key) ?? NO_EXPIRY);
+        const kl = writeKey(this.keyBuf, 0, key);
+        emit(this.keyBuf, 0, kl, v, 0, v.length, v.length >= LARGE_VALUE, s.savedExpiry.get(key) ?? NO_EXPIRY);
         n++;
       }
     }
@@ -531,9 +517,7 @@ export class Keyspace {
 
   /** The slot holding `key`, expired or not, or -1; leaves the key's hash in lastHash. */
   private slotOf(key: string): number {
-    const kb = this.keyBuf;
-    for (let i = 0; i < key.length; i++) kb[i] = key.charCodeAt(i);
-    return this.slotOfBytes(kb, 0, key.length);
+    return this.slotOfBytes(this.keyBuf, 0, writeKey(this.keyBuf, 0, key));
   }
 
   /** The slot holding the key kb[ko, ko + kl), expired or not, or -1; leaves its hash in lastHash. */
