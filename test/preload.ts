@@ -1,8 +1,11 @@
 // Loaded by `bun test` before any test file (bunfig.toml): builds ./microdb when it is missing or
-// older than its sources, so the e2e tests always run against the binary the sources make.
+// older than its sources, so the e2e tests always run against the binary the sources make; and
+// after the whole run, cleans up what the e2e harness started.
 
+import { afterAll } from "bun:test";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { cleanUp } from "./e2e/harness.ts";
 
 const root = join(import.meta.dir, "..");
 const binary = join(root, "microdb");
@@ -22,3 +25,6 @@ if (stale) {
   const r = Bun.spawnSync([process.execPath, "run", join(root, "build.ts")], { cwd: root, stdout: "inherit", stderr: "inherit" });
   if (r.exitCode !== 0) throw new Error(`build.ts failed with exit code ${r.exitCode}`);
 }
+
+// Once, after every test file: no server outlives the run, no temp directory is left behind.
+afterAll(cleanUp);

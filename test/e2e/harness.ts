@@ -1,6 +1,7 @@
 // Starts the compiled ./microdb for e2e tests: each server gets its own temp directory and port 0
 // (the OS picks a free port; the server's start line says which). Only processes started here are
-// ever killed, and all of them are killed when the test process ends.
+// ever killed, and all of them are killed, and their directories removed, once the whole run ends
+// (cleanUp, registered as a global afterAll by test/preload.ts: bun test fires no process "exit").
 
 import type { Subprocess } from "bun";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,12 +13,27 @@ export const BINARY = join(ROOT, "microdb");
 export const CLIENT_LINK = join(ROOT, "client");
 
 const started = new Set<Subprocess>();
-process.on("exit", () => {
-  for (const p of started) p.kill("SIGKILL");
-});
+const dirs: string[] = [];
 
+/** Kills every server still running and removes every temp directory made here. */
+export async function cleanUp(): Promise<void> {
+  for (const p of started) p.kill("SIGKILL");
+  await Promise.all([...started].map((p) => p.exited));
+  // A suite run would otherwise leave a data directory per server behind in /tmp.
+  for (const d of dirs.splice(0)) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      // still in use (a mount): leave it rather than fail the run
+    }
+  }
+}
+
+/** A new temp directory, removed by cleanUp after the run. */
 export function tempDir(prefix = "microdb-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
 }
 
 export interface ServerOptions {
