@@ -16,7 +16,7 @@ test("copies exactly src[start, start + len) to dst at `at`, short and long, tou
       const dst = new Uint8Array(len + 40).fill(0xee);
       const to = Math.min(at, 40);
       copyBytes(src, start, len, dst, to);
-      expect(dst.subarray(to, to + len)).toEqual(src.subarray(start, start + len));
+      expect(dst.subarray(to, to + len)).toEqual(new Uint8Array(src.subarray(start, start + len)));
       expect(dst.subarray(0, to).every((b) => b === 0xee)).toBe(true);
       expect(dst.subarray(to + len).every((b) => b === 0xee)).toBe(true);
     }
@@ -28,7 +28,7 @@ test("copies from a view into another array's middle (the arena and reply buffer
   const view = backing.subarray(100, 2100);
   const dst = new Uint8Array(3000);
   copyBytes(view, 50, 1500, dst, 1000);
-  expect(dst.subarray(1000, 2500)).toEqual(backing.subarray(150, 1650));
+  expect(dst.subarray(1000, 2500)).toEqual(new Uint8Array(backing.subarray(150, 1650)));
 });
 
 test("a copy that does not fit is a RangeError, never a silent short copy", () => {
