@@ -183,11 +183,8 @@ export class Keyspace {
 
   /** The value (a view valid until the end of the tick), or undefined. */
   get(key: string): Uint8Array | undefined {
-    const i = this.slotOf(key);
-    if (i < 0) return undefined;
-    const e = this.st.table.handles[i]!;
-    if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return undefined;
-    return valueOf(this.st, e);
+    const i = this.liveSlot(key);
+    return i < 0 ? undefined : valueOf(this.st, this.st.table.handles[i]!);
   }
 
   /**
@@ -195,21 +192,10 @@ export class Keyspace {
    * there and live, points hitBuf/hitOff/hitLen at its value (valid until the end of the tick).
    */
   peek(kb: Uint8Array, ko: number, kl: number): boolean {
-    const i = this.slotOfBytes(kb, ko, kl);
+    const i = this.liveSlotOfBytes(kb, ko, kl);
     if (i < 0) return false;
     const st = this.st;
     const e = st.table.handles[i]!;
-    if (st.expires.size > 0) {
-      const at = st.expires.get(e);
-      if (at !== undefined && at <= this.now()) {
-        if (this.activeExpiry) {
-          const key = keyFromBytes(kb, ko, kl);
-          this.remove(i, e);
-          this.onExpire(key);
-        }
-        return false;
-      }
-    }
     const b = st.arena.page(e);
     const o = st.arena.offset(e);
     const vlen = readU32(b, o + E_VLEN);
@@ -228,15 +214,13 @@ export class Keyspace {
 
   /** True for a live key (EXISTS, TYPE): no view of the value is made. */
   has(key: string): boolean {
-    const i = this.slotOf(key);
-    if (i < 0) return false;
-    return !(this.st.expires.size > 0 && this.isExpired(key, i, this.st.table.handles[i]!));
+    return this.liveSlot(key) >= 0;
   }
 
   /** Absolute expiry time in ms, 0 for none, -1 when the key does not exist. */
   expireAt(key: string): number {
-    if (this.get(key) === undefined) return -1;
-    return this.st.expires.get(this.st.table.handles[this.slotOf(key)]!) ?? NO_EXPIRY;
+    const i = this.liveSlot(key);
+    return i < 0 ? -1 : (this.st.expires.get(this.st.table.handles[i]!) ?? NO_EXPIRY);
   }
 
   /** Stores a copy of `value` (a view into a receive buffer is fine); clears the TTL unless keepTtl. */
@@ -277,10 +261,9 @@ export class Keyspace {
 
   /** Sets an absolute expiry on an existing key; false if there is no such key. */
   setExpire(key: string, at: number): boolean {
-    const i = this.slotOf(key);
+    const i = this.liveSlot(key);
     if (i < 0) return false;
     const e = this.st.table.handles[i]!;
-    if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return false;
     if (this.snap !== null) this.beforeChange(e);
     this.st.expires.set(e, at);
     return true;
@@ -307,10 +290,10 @@ export class Keyspace {
 
   /** Removes a key's expiry; true if it had one. */
   persist(key: string): boolean {
-    const i = this.slotOf(key);
+    const i = this.liveSlot(key);
     if (i < 0) return false;
     const e = this.st.table.handles[i]!;
-    if (!this.st.expires.has(e) || this.isExpired(key, i, e)) return false;
+    if (!this.st.expires.has(e)) return false;
     if (this.snap !== null) this.beforeChange(e);
     this.st.expires.delete(e);
     return true;
@@ -318,11 +301,9 @@ export class Keyspace {
 
   /** DEL: true if a live key was deleted (an expired one counts as already gone). */
   delete(key: string): boolean {
-    const i = this.slotOf(key);
+    const i = this.liveSlot(key);
     if (i < 0) return false;
-    const e = this.st.table.handles[i]!;
-    if (this.st.expires.size > 0 && this.isExpired(key, i, e)) return false;
-    this.remove(i, e);
+    this.remove(i, this.st.table.handles[i]!);
     return true;
   }
 
@@ -357,7 +338,7 @@ export class Keyspace {
       found.length = 0;
       cursor = st.table.scanStep(cursor, collect);
       // Checked (and yielded) after the step: a read may delete an expired key.
-      for (const key of found.splice(0)) if (this.get(key) !== undefined) yield key;
+      for (const key of found) if (this.has(key)) yield key;
     } while (cursor !== 0);
   }
 
@@ -542,14 +523,24 @@ export class Keyspace {
     }
   }
 
-  private isExpired(key: string, i: number, e: number): boolean {
+  /** The slot of `key` when it is live, or -1: an expired key reads as absent (and a master deletes it). */
+  private liveSlot(key: string): number {
+    return this.liveSlotOfBytes(this.keyBuf, 0, writeKey(this.keyBuf, 0, key));
+  }
+
+  private liveSlotOfBytes(kb: Uint8Array, ko: number, kl: number): number {
+    const i = this.slotOfBytes(kb, ko, kl);
+    if (i < 0 || this.st.expires.size === 0) return i;
+    const e = this.st.table.handles[i]!;
     const at = this.st.expires.get(e);
-    if (at === undefined || at > this.now()) return false;
+    if (at === undefined || at > this.now()) return i;
     if (this.activeExpiry) {
+      // The key string only now, on the rare path: the entry holds its bytes until it is freed.
+      const key = keyOf(this.st.arena, e);
       this.remove(i, e);
       this.onExpire(key);
     }
-    return true;
+    return -1;
   }
 
   /** Removes the entry `e` in slot `i` and frees it. */

@@ -6,10 +6,11 @@
 // handle. Deleting never moves other entries. The table grows (or is rebuilt without its
 // tombstones, at most half full) when live entries plus tombstones pass 3/4 of the slots.
 //
-// Walks that span many event-loop ticks (SCAN, the snapshot writer) go by home bucket — the slot
-// a key's hash points at — in Redis's reverse-binary cursor order (dictScan): every entry present
-// for the whole walk is visited, at least once, however often the table is rebuilt or resized
-// between steps, and the walk always ends.
+// SCAN, a walk that spans many event-loop ticks, goes by home bucket — the slot a key's hash
+// points at — in Redis's reverse-binary cursor order (dictScan): every entry present for the whole
+// walk is visited, at least once, however often the table is rebuilt or resized between steps,
+// and the walk always ends. (The snapshot writer walks slot by slot instead, and uses the entries'
+// epoch stamps to survive a rebuild: keyspace.ts.)
 
 export const EMPTY = -1;
 export const TOMBSTONE = -2;
@@ -30,10 +31,6 @@ export class Table {
     this.hashes = new Int32Array(slots);
     this.handles = new Int32Array(slots).fill(EMPTY);
     this.mask = slots - 1;
-  }
-
-  get slots(): number {
-    return this.handles.length;
   }
 
   /** Puts a new entry (its key must not be in the table) at the first free slot of its probe path. */

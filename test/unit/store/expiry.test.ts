@@ -513,7 +513,7 @@ describe("snapshot views and expiry", () => {
       ks.beginSnapshot();
       const emitted: [string, string, number][] = [];
       const collect = (k: string, val: Uint8Array, at: number) => emitted.push([k, str(val)!, at]);
-      ks.setExpire("a", T + 1); // saved with its start expiry, moved behind the sentinel
+      ks.setExpire("a", T + 1); // saved with its start expiry, and stamped
       ks.snapshotNext(3, collect);
       clock.t = T + 60;
       ks.clear();
@@ -524,7 +524,7 @@ describe("snapshot views and expiry", () => {
       while (ks.snapshotNext(1, collect));
       expect(checkView(emitted, start)).toEqual([]);
       expect(ks.size).toBe(0);
-      // The sentinel is gone: a new view sees only the live state.
+      // The old view is over: a new one sees only the live state.
       ks.set("z", v("Z"));
       ks.beginSnapshot();
       expect(drain(ks, 10)).toEqual([["z", "Z", 0]]);

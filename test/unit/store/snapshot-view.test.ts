@@ -142,7 +142,7 @@ function isKeyspaceKey(k: string): boolean {
   return true;
 }
 
-/** The live keyspace equals the model: entries() (never the sentinel), size, get. */
+/** The live keyspace equals the model: entries() (each key once), size, get. */
 function expectLiveEquals(w: World): void {
   const seen = new Map<string, Uint8Array>();
   for (const [k, v] of w.ks.entries()) {
@@ -204,7 +204,7 @@ function driveView(w: World, rng: Rng, opsPerStep: number, stopAfter = Infinity)
     r.calls++;
     r.emitted += n;
     expect(n).toBeLessThanOrEqual(max);
-    // Size is right in every phase: before the sentinel, while saved old values are emitted, after.
+    // Size is right in every phase: during the walk, while saved old values are emitted, after.
     expect(w.ks.size).toBe(w.live.size);
     if (!more) {
       r.done = true;
