@@ -1,10 +1,11 @@
 // The append-only file: every write that changed data, as a checksummed record, group-committed.
 //
 // Records of one event-loop tick are encoded into one batch and go out in one positional write at
-// the end of the tick. fsync runs off the loop (node:fs async fsync on our own fd), one at a time:
+// the end of the tick. fsync runs off the loop (node:fs async fdatasync on our own fd, as Redis
+// does: appends change the size, which fdatasync flushes too, but not the times), one at a time:
 // with `always` the replies of a batch wait until an fsync covering it completes, so concurrent
-// clients share one fsync (group commit); `everysec` fsyncs at most a second behind; `no` leaves it
-// to the OS.
+// clients share one fsync (group commit), and ticks that end while it runs are written together
+// just before the next one; `everysec` fsyncs at most a second behind; `no` leaves it to the OS.
 //
 // Positions are logical: a byte count over the whole history of the log. A file starts with a
 // header holding the position of its first record, so a snapshot can name the position it covers
@@ -19,7 +20,7 @@
 // A failed write or fsync is never ignored: the batch is kept and retried every second, `healthy`
 // turns false (the server refuses writes meanwhile) and the log says why.
 
-import { close, closeSync, fsync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { close, closeSync, fdatasync, fsync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { AppendFsync } from "../config.ts";
 import { log } from "../log.ts";
@@ -189,9 +190,14 @@ export class Aof {
     if (this.tap !== null) this.tap(this.batch, start, this.batchLen);
   }
 
-  /** End of tick: one write for the whole batch, then an fsync if the policy wants one now. */
+  /**
+   * End of tick: one write for the whole batch, then an fsync if the policy wants one now. Under
+   * `always` no reply leaves before an fsync, so while one runs the batch stays here and goes out
+   * as one write just before the next fsync, not as one small write per tick.
+   */
   endOfTick(): void {
     if (this.batchLen === 0 || this.rotating || this.failure !== null || this.closed || this.fd < 0) return;
+    if (this.policy === "always" && this.syncing) return;
     if (!this.writeBatch()) return;
     if (this.policy === "always") this.requestSync();
   }
@@ -251,6 +257,7 @@ export class Aof {
   /** Writes and fsyncs everything, then closes the file (shutdown). */
   async close(): Promise<void> {
     while (this.rotating) await this.idle();
+    while (this.syncing) await this.idle();
     this.endOfTick();
     while (this.syncing) await this.idle();
     if (this.failure === null && this.written > this.durable && this.fd >= 0) {
@@ -306,13 +313,14 @@ export class Aof {
     this.syncing = true;
     this.dirty = false;
     const upTo = this.written;
-    fsync(this.fd, (err) => {
+    fdatasync(this.fd, (err) => {
       this.syncing = false;
       if (err) {
         this.dirty = true;
         this.fail(`fsync of ${this.file} failed: ${err.message}`);
       } else {
         this.markDurable(upTo);
+        if (this.policy === "always") this.endOfTick();
         if (this.waiters.length > 0 || (this.policy === "always" && this.dirty)) this.requestSync();
       }
       this.wakeIdle();

@@ -94,6 +94,16 @@ class Db {
     this.aof.endOfTick();
   }
 
+  /**
+   * Waits until every record appended so far is fsynced: the writes a client has been told about
+   * under `always`, so the files now hold all of them (ticks that end during an fsync are written
+   * only just before the next one).
+   */
+  async settle(): Promise<void> {
+    this.tick();
+    await this.aof.waitDurable(this.pos);
+  }
+
   private log(op: number, key: string, value: Uint8Array | null): void {
     this.records.push(this.pos);
     this.aof.append(op, key, value);
@@ -311,6 +321,7 @@ describe("snapshot + AOF tail", () => {
       expect(headerBase(join(dir, AOF_NEXT))).toBe(at);
       expect(statSync(join(dir, AOF_FILE)).size).toBe(AOF_HEADER + at - oldAt);
 
+      await db.settle();
       const a = copyDir(dir); // (a) cut begun, snapshot not written
       const stats = await saveSnapshot(db.ks, view, dir, at);
       expect(stats.entries).toBe(atCut.size); // every touched key was moved before it was read
@@ -395,7 +406,7 @@ describe("snapshot + AOF tail", () => {
     expect(stats.slices).toBeGreaterThan(1);
     expect(rounds).toBeGreaterThan(1);
     await waitFor(() => db.aof.onNextFile, "the switch to appendonly.aof.next");
-    db.tick();
+    await db.settle();
 
     const b = copyDir(dir);
     const atB = new Map(db.model);
