@@ -319,8 +319,10 @@ export class Aof {
         this.dirty = true;
         this.fail(`fsync of ${this.file} failed: ${err.message}`);
       } else {
-        this.markDurable(upTo);
+        // The next fsync starts before this one's replies go out: sending them takes a while,
+        // and the disk would sit idle meanwhile.
         if (this.policy === "always") this.endOfTick();
+        this.markDurable(upTo);
         if (this.waiters.length > 0 || (this.policy === "always" && this.dirty)) this.requestSync();
       }
       this.wakeIdle();

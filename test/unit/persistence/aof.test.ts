@@ -48,6 +48,26 @@ test("always: ticks that end during an fsync are written together before the nex
   await aof.close();
 });
 
+test("always: the held batch is written and its fsync started before the replies of the last one go", async () => {
+  const dir = tempDir();
+  const aof = new Aof(dir, "always", FRESH);
+  aof.append(Op.SET, "k1", VALUE);
+  aof.endOfTick();
+  aof.append(Op.SET, "k2", VALUE);
+  aof.endOfTick();
+  let seenAtReply = -1;
+  const first = new Promise<void>((done) =>
+    aof.whenDurable(ONE, () => {
+      seenAtReply = fileBytes(dir);
+      done();
+    }),
+  );
+  await first;
+  expect(seenAtReply).toBe(2 * ONE);
+  await aof.waitDurable(2 * ONE);
+  await aof.close();
+});
+
 test("always: close writes and fsyncs records held behind a running fsync", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "always", FRESH);
