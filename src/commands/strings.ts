@@ -95,6 +95,44 @@ function intArg(args: Args, i: number, reply: Reply): number | null {
   return n;
 }
 
+/**
+ * SET with options (NX, XX, GET, EX/PX/EXAT/PXAT, KEEPTTL). Kept out of SET's run: its closure
+ * would make every plain SET allocate a scope for the variables it captures.
+ */
+function setWithOptions(ctx: CommandContext, args: Args, reply: Reply): void {
+  const key = args.key(1);
+  let nx = false, xx = false, get = false, keepTtl = false;
+  let expireAt = 0;
+  for (let i = 3; i < args.length; i++) {
+    const opt = args.lower(i);
+    if (opt === "nx" && !xx) nx = true;
+    else if (opt === "xx" && !nx) xx = true;
+    else if (opt === "get") get = true;
+    else if (opt === "keepttl" && expireAt === 0) keepTtl = true;
+    else if ((opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") && expireAt === 0 && !keepTtl && i + 1 < args.length) {
+      const n = args.int(++i);
+      if (n === null) return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_NOT_INT);
+      if (n <= 0) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid expire time in 'set' command");
+      const now = ctx.keyspace.now();
+      expireAt = opt === "ex" ? now + n * 1000 : opt === "px" ? now + n : opt === "exat" ? n * 1000 : n;
+      if (!validExpiry(expireAt)) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid expire time in 'set' command");
+    } else return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
+  }
+  if (!nx && !xx && !get) {
+    // The common case needs no look at the old value.
+    store(ctx, key, args.bytes(2), keepTtl);
+    if (expireAt > 0) expireKey(ctx, key, expireAt);
+    return reply.ok();
+  }
+  const old = ctx.keyspace.get(key);
+  const reply0 = () => (get ? (old === undefined ? reply.nil() : reply.value(old)) : reply.nil());
+  if ((nx && old !== undefined) || (xx && old === undefined)) return reply0();
+  store(ctx, key, args.bytes(2), keepTtl);
+  if (expireAt > 0) expireKey(ctx, key, expireAt);
+  if (get) reply0();
+  else reply.ok();
+}
+
 export const stringCommands: CommandSpec[] = [
   {
     name: "get",
@@ -120,37 +158,7 @@ export const stringCommands: CommandSpec[] = [
         ctx.logBytes(Op.SET, kb, ko, kl, vb, vo, vl);
         return reply.ok();
       }
-      const key = args.key(1);
-      let nx = false, xx = false, get = false, keepTtl = false;
-      let expireAt = 0;
-      for (let i = 3; i < args.length; i++) {
-        const opt = args.lower(i);
-        if (opt === "nx" && !xx) nx = true;
-        else if (opt === "xx" && !nx) xx = true;
-        else if (opt === "get") get = true;
-        else if (opt === "keepttl" && expireAt === 0) keepTtl = true;
-        else if ((opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") && expireAt === 0 && !keepTtl && i + 1 < args.length) {
-          const n = args.int(++i);
-          if (n === null) return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_NOT_INT);
-          if (n <= 0) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid expire time in 'set' command");
-          const now = ctx.keyspace.now();
-          expireAt = opt === "ex" ? now + n * 1000 : opt === "px" ? now + n : opt === "exat" ? n * 1000 : n;
-          if (!validExpiry(expireAt)) return reply.error(ErrorCode.BAD_ARGUMENTS, "ERR invalid expire time in 'set' command");
-        } else return reply.error(ErrorCode.BAD_ARGUMENTS, ERR_SYNTAX);
-      }
-      if (!nx && !xx && !get) {
-        // The common case needs no look at the old value.
-        store(ctx, key, args.bytes(2), keepTtl);
-        if (expireAt > 0) expireKey(ctx, key, expireAt);
-        return reply.ok();
-      }
-      const old = ctx.keyspace.get(key);
-      const reply0 = () => (get ? (old === undefined ? reply.nil() : reply.value(old)) : reply.nil());
-      if ((nx && old !== undefined) || (xx && old === undefined)) return reply0();
-      store(ctx, key, args.bytes(2), keepTtl);
-      if (expireAt > 0) expireKey(ctx, key, expireAt);
-      if (get) reply0();
-      else reply.ok();
+      setWithOptions(ctx, args, reply);
     },
   },
   {

@@ -275,6 +275,12 @@ export class Connection implements RequestSink, RespSink, Session, StreamTarget 
     return !this.closing && this.out.pending < this.host.outputLimit;
   }
 
+  /**
+   * flush as a callback made once per connection: a closure made where a reply waits would cost an
+   * allocation on every flush of a write's reply, waiting or not.
+   */
+  readonly flushLater = (): void => this.flush();
+
   /** Sends what may be sent now, and resumes reading when the client has caught up. */
   flush(): void {
     if (this.closed) return;
