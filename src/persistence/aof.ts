@@ -226,6 +226,20 @@ export class Aof {
     });
   }
 
+  /**
+   * Fsyncs what is written so far, holding no reply: done before a cut, so the fsync that the
+   * switch to the next file waits for (and write replies with it) covers only the last moments.
+   * A failure here is the log's own, reported and retried as any other; the cut goes on regardless.
+   */
+  async syncWritten(): Promise<void> {
+    if (this.closed || this.fd < 0) return;
+    try {
+      await this.waitDurable(this.written);
+    } catch {
+      // Reported by fail(); rotate() finds the log failing and keeps appends in the old file.
+    }
+  }
+
   /** Calls `done` once every record before `pos` is written (not only in this process's memory). */
   whenWritten(pos: number, done: () => void): void {
     if (pos <= this.written) done();
@@ -340,9 +354,11 @@ export class Aof {
 
   /**
    * Moves appends to appendonly.aof.next (base `at`): writes what belongs before `at` to the old
-   * file, fsyncs it, creates the next file with its header, fsyncs it and the directory, and only
-   * then switches. Records appended meanwhile wait in the batch. On any failure the switch does not
-   * happen and the batch stays whole: appends simply go on in the old file.
+   * file and creates the next file with its header; then fsyncs the old file, the next file and
+   * the directory, all three at once (replies to writes wait for the switch, so it should take
+   * one disk flush, not three in a row), and only then switches. Records appended meanwhile wait
+   * in the batch. On any failure the switch does not happen and the batch stays whole: appends
+   * simply go on in the old file.
    */
   private async rotate(at: number): Promise<void> {
     try {
@@ -360,23 +376,30 @@ export class Aof {
         this.batchLen -= oldPart;
         this.advanceWritten(oldPart);
       }
-      try {
-        await fsyncAsync(this.fd);
-      } catch (e) {
-        this.dirty = true;
-        this.fail(`fsync of ${this.file} failed: ${(e as Error).message}`);
-        throw e;
-      }
-      this.markDurable(this.written);
       const fd = openSync(this.path(AOF_NEXT), "w");
-      try {
-        writeAll(fd, encodeAofHeader(at), 0);
-        await fsyncAsync(fd);
-        await fsyncDirAsync(this.dir);
-      } catch (e) {
+      const dropNext = () => {
         closeSync(fd);
         rmSync(this.path(AOF_NEXT), { force: true });
+      };
+      let oldSynced: Promise<void>;
+      try {
+        writeAll(fd, encodeAofHeader(at), 0);
+        oldSynced = fsyncAsync(this.fd);
+      } catch (e) {
+        dropNext();
         throw e;
+      }
+      const [old, next, dir] = await Promise.allSettled([oldSynced, fsyncAsync(fd), fsyncDirAsync(this.dir)]);
+      if (old.status === "rejected") {
+        dropNext();
+        this.dirty = true;
+        this.fail(`fsync of ${this.file} failed: ${(old.reason as Error).message}`);
+        throw old.reason;
+      }
+      this.markDurable(this.written);
+      if (next.status === "rejected" || dir.status === "rejected") {
+        dropNext();
+        throw (next.status === "rejected" ? next.reason : (dir as PromiseRejectedResult).reason) as Error;
       }
       closeSync(this.fd);
       this.fd = fd;

@@ -233,6 +233,7 @@ export class Persistence {
     this.running = (async () => {
       // One point-in-time view at a time: a replica's full sync may hold it.
       while (this.keyspace.snapshotRunning) await this.keyspace.snapshotIdle();
+      await this.aof.syncWritten();
       // Position and view are taken in the same tick: the snapshot is exactly the log up to here.
       let position: number;
       let view: SnapshotView;

@@ -1,11 +1,13 @@
-// Group commit in the append-only file: under `always`, records of ticks that end while an fsync
-// runs are held and written as one batch just before the next fsync; other policies write every tick.
+// The append-only file's write path: group commit (under `always`, records of ticks that end while
+// an fsync runs are held and written as one batch just before the next fsync; other policies write
+// every tick), the fsync before a cut, and the switch to appendonly.aof.next at a cut.
 
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AOF_FILE, AOF_HEADER, Aof, type AofStart } from "../../../src/persistence/aof.ts";
+import { AOF_FILE, AOF_HEADER, AOF_NEXT, Aof, readAofHeader, type AofStart } from "../../../src/persistence/aof.ts";
+import { readFileSync } from "node:fs";
 import { recordSize } from "../../../src/persistence/record.ts";
 import { Op } from "../../../src/protocol/binary.ts";
 
@@ -89,5 +91,50 @@ test("everysec: every tick's batch is written at the end of its tick", async () 
   aof.endOfTick();
   expect(fileBytes(dir)).toBe(2 * ONE);
   expect(aof.writtenPosition).toBe(2 * ONE);
+  await aof.close();
+});
+
+test("everysec: syncWritten fsyncs what is written, without a reply waiting for it", async () => {
+  const dir = tempDir();
+  const aof = new Aof(dir, "everysec", FRESH);
+  aof.append(Op.SET, "k1", VALUE);
+  aof.endOfTick();
+  expect(aof.writtenPosition).toBe(ONE);
+  expect(aof.durable).toBe(0);
+  await aof.syncWritten();
+  expect(aof.durable).toBe(ONE);
+  await aof.close();
+});
+
+test("a cut switches to appendonly.aof.next at its position; records after it go there", async () => {
+  const dir = tempDir();
+  const aof = new Aof(dir, "everysec", FRESH);
+  aof.append(Op.SET, "k1", VALUE);
+  const at = aof.beginCut(); // inside the tick: k1 is still in the batch
+  aof.append(Op.SET, "k2", VALUE);
+  aof.endOfTick(); // k2 is held while the switch runs; k1 went to the old file at once
+  expect(aof.writtenPosition).toBe(ONE);
+  await aof.waitDurable(2 * ONE);
+  expect(aof.onNextFile).toBe(true);
+  expect(fileBytes(dir)).toBe(ONE);
+  const next = readFileSync(join(dir, AOF_NEXT));
+  expect(readAofHeader(next)).toEqual({ base: at });
+  expect(next.length - AOF_HEADER).toBe(ONE);
+  await aof.close();
+});
+
+test("a cut whose next file cannot be created leaves appends in appendonly.aof", async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, AOF_NEXT)); // opening it for writing fails (EISDIR)
+  const aof = new Aof(dir, "everysec", FRESH);
+  aof.append(Op.SET, "k1", VALUE);
+  aof.beginCut();
+  aof.append(Op.SET, "k2", VALUE);
+  aof.endOfTick();
+  await aof.waitDurable(2 * ONE);
+  expect(aof.onNextFile).toBe(false);
+  expect(fileBytes(dir)).toBe(2 * ONE);
+  expect(statSync(join(dir, AOF_NEXT)).isDirectory()).toBe(true);
+  expect(existsSync(join(dir, AOF_FILE))).toBe(true);
   await aof.close();
 });
