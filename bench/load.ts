@@ -1,8 +1,9 @@
 // End-to-end load benchmark: the compiled microdb against redis-server on the same machine, both
 // with an AOF at appendfsync everysec and their default compaction, driven by the same generator
 // (redis-benchmark). Rows: SET and GET with 16 B and 1 KiB values at -c 50 -P 1, -c 50 -P 16 and
-// -c 1 -P 1 (-r 100000), SET at -c 50 -P 1 under appendfsync always (group commit), plus RSS
-// after loading 1M keys x 16 B and 100k keys x 1 KiB (redis-cli --pipe). Each rep starts each server once, gives both the same discarded warm-up run, then runs
+// -c 1 -P 1 (-r 100000), SET at -c 50 -P 1 under appendfsync always (group commit), RSS after
+// loading 1M keys x 16 B and 100k keys x 1 KiB (redis-cli --pipe), and, with the 1M keys loaded, the
+// worst SET reply of redis-benchmark -c 8 without and during a snapshot (microdb SAVE, Redis BGSAVE). Each rep starts each server once, gives both the same discarded warm-up run, then runs
 // every row against it; reps alternate which server goes first. The table holds medians and the
 // ratio microdb/Redis, and is also written as JSON and an SVG bar chart into bench/results/.
 //
@@ -102,8 +103,38 @@ function rss(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
-/** Loads `count` keys of `size` bytes with redis-cli --pipe; returns RSS afterwards. */
-async function loadAndMeasure(kind: Kind, count: number, size: number): Promise<number> {
+/**
+ * The worst SET reply time (ms) of redis-benchmark -t set -c 8 (-r 1000000, 16 B) against a loaded
+ * server, with a snapshot begun 0.4 s into the run (microdb SAVE, Redis BGSAVE), or none. A C
+ * client, so the figure is the server's delay, not a benchmark runtime's pauses.
+ */
+async function worstReply(kind: Kind, port: number, snapshot: boolean): Promise<number> {
+  const bench = Bun.spawn([
+    "redis-benchmark", "-p", String(port), "-t", "set", "-c", "8", "-n", "80000", "-r", "1000000", "-d", "16", "--csv",
+  ], { stdout: "pipe", stderr: "ignore" });
+  if (snapshot) {
+    await Bun.sleep(400);
+    const r = Bun.spawnSync(["redis-cli", "-p", String(port), kind === "microdb" ? "save" : "bgsave"], { timeout: 60_000 });
+    const said = r.stdout.toString().trim();
+    if (said !== "OK" && !said.startsWith("Background saving started")) throw new Error(`${kind} snapshot: ${said} ${r.stderr}`);
+  }
+  const out = await new Response(bench.stdout).text();
+  await bench.exited;
+  for (const line of out.split("\n")) {
+    const cells = line.split(",").map((c) => c.replace(/"/g, ""));
+    if (cells[0] === "SET") return Number(cells[7]);
+  }
+  throw new Error(`unexpected redis-benchmark output:\n${out}`);
+}
+
+interface Loaded {
+  rss: number;
+  /** Worst reply times (ms) under a SET load, without and with a snapshot, when asked for. */
+  worst?: { idle: number; snapshot: number };
+}
+
+/** Loads `count` keys of `size` bytes with redis-cli --pipe; returns RSS afterwards (and worst replies). */
+async function loadAndMeasure(kind: Kind, count: number, size: number, snapshots = false): Promise<Loaded> {
   const s = await start(kind);
   try {
     const value = "x".repeat(size);
@@ -118,7 +149,9 @@ async function loadAndMeasure(kind: Kind, count: number, size: number): Promise<
     await p.exited;
     if (!/errors: 0, replies: \d+/.test(text)) throw new Error(`--pipe failed: ${text}`);
     await Bun.sleep(1500); // let an AOF rewrite / snapshot triggered by the load settle
-    return rss(s.pid);
+    const loaded: Loaded = { rss: rss(s.pid) };
+    if (snapshots) loaded.worst = { idle: await worstReply(kind, s.port, false), snapshot: await worstReply(kind, s.port, true) };
+    return loaded;
   } finally {
     await s.stop();
   }
@@ -187,19 +220,30 @@ for (const [name, s] of samples) {
   }
 }
 const memory: [string, number, number][] = QUICK ? [["RSS, 100k x 16 B", 100_000, 16]] : [["RSS, 1M keys x 16 B", 1_000_000, 16], ["RSS, 100k keys x 1 KiB", 100_000, 1024]];
+const worst = { microdb: { idle: [] as number[], snapshot: [] as number[] }, redis: { idle: [] as number[], snapshot: [] as number[] } };
 for (const [name, count, size] of memory) {
+  // The 1M-key dataset also serves the snapshot rows: worst reply under load, with and without one.
+  const snapshots = count === memory[0]![1];
   const m: number[] = [], r: number[] = [];
   for (let rep = 0; rep < REPS; rep++) {
-    if (rep % 2 === 0) {
-      m.push(await loadAndMeasure("microdb", count, size));
-      r.push(await loadAndMeasure("redis", count, size));
-    } else {
-      r.push(await loadAndMeasure("redis", count, size));
-      m.push(await loadAndMeasure("microdb", count, size));
+    const order: Kind[] = rep % 2 === 0 ? ["microdb", "redis"] : ["redis", "microdb"];
+    for (const kind of order) {
+      const got = await loadAndMeasure(kind, count, size, snapshots);
+      (kind === "microdb" ? m : r).push(got.rss);
+      if (got.worst) {
+        worst[kind].idle.push(got.worst.idle);
+        worst[kind].snapshot.push(got.worst.snapshot);
+        console.error(`rep ${rep + 1}/${REPS} ${kind} worst SET reply, no snapshot ${got.worst.idle} ms, during a snapshot ${got.worst.snapshot} ms`);
+      }
     }
     console.error(`rep ${rep + 1}/${REPS} ${name}: microdb ${(m.at(-1)! / 1048576).toFixed(0)} MiB, redis ${(r.at(-1)! / 1048576).toFixed(0)} MiB`);
   }
   rows.push({ name: `${name} (MiB)`, unit: "MiB", microdb: median(m) / 1048576, redis: median(r) / 1048576, better: "lower" });
+}
+if (worst.microdb.idle.length > 0) {
+  const keys = QUICK ? "100k" : "1M";
+  rows.push({ name: `SET -c 8 worst reply, ${keys} keys, no snapshot (ms)`, unit: "ms", microdb: median(worst.microdb.idle), redis: median(worst.redis.idle), better: "lower" });
+  rows.push({ name: `SET -c 8 worst reply, ${keys} keys, during a snapshot (ms)`, unit: "ms", microdb: median(worst.microdb.snapshot), redis: median(worst.redis.snapshot), better: "lower" });
 }
 
 const fmt = (x: number, unit: string) => (unit === "req/s" ? Math.round(x).toLocaleString("en-US") : x.toFixed(unit === "ms" ? 3 : 1));
