@@ -271,7 +271,7 @@ export class Server implements ConnectionHost, InfoSource {
     this.master.endOfTick();
     this.persistence?.aof.endOfTick();
     // Every reply of the tick has copied what it read: freed entries may be reused now.
-    this.keyspace.flushFrees();
+    this.keyspace.endOfTick();
     // Swap first: a flush may mark its connection dirty again (a reader resumed after a pause),
     // and that mark belongs to the next tick, not to the set being emptied.
     const list = this.dirty;

@@ -176,9 +176,15 @@ export class Keyspace {
     if (!on) this.st.arena.flushFrees();
   }
 
-  /** End of tick: blocks freed during it may be reused. */
+  /** Blocks freed so far may be reused (views handed out before are no longer read). */
   flushFrees(): void {
     this.st.arena.flushFrees();
+  }
+
+  /** End of tick: frees become reusable, and the index takes one small step towards its next size. */
+  endOfTick(): void {
+    this.st.arena.flushFrees();
+    this.st.table.warmStep();
   }
 
   /** The value (a view valid until the end of the tick), or undefined. */

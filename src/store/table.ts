@@ -15,6 +15,8 @@
 export const EMPTY = -1;
 export const TOMBSTONE = -2;
 const MIN_SLOTS = 1024;
+/** Slots of the next table made resident per warmStep: at most a few hundred KiB, well under 1 ms. */
+const WARM_SLOTS = 16 * 1024;
 
 export class Table {
   hashes: Int32Array;
@@ -26,6 +28,15 @@ export class Table {
   private used = 0;
   /** Bumped by every rehash: slot positions changed. */
   generation = 0;
+  /**
+   * The arrays of the next, doubled table, made resident ahead of the rebuild (warmStep): first
+   * writes to fresh memory fault page by page (~4 ms per MiB on a small VM), so growing 2M slots to
+   * 4M took ~150 ms in one go, of which the re-insertion itself was ~25 ms.
+   */
+  private nextHashes: Int32Array | null = null;
+  private nextHandles: Int32Array | null = null;
+  /** Slots of the next arrays already written (handles EMPTY, hashes 0). */
+  private warmed = 0;
 
   constructor(slots = MIN_SLOTS) {
     this.hashes = new Int32Array(slots);
@@ -79,14 +90,47 @@ export class Table {
     return rev32((rev32((cursor | ~this.mask) >>> 0) + 1) >>> 0);
   }
 
+  /** Slots of the next table being prepared (0 for none), and how many of them are resident. */
+  get preparing(): { slots: number; warmed: number } {
+    return { slots: this.nextHandles?.length ?? 0, warmed: this.warmed };
+  }
+
+  /**
+   * Between ticks: once the table is 5/8 used (the rebuild comes at 3/4) and it will double,
+   * makes a slice of the next table's arrays resident, so the rebuild only re-inserts.
+   */
+  warmStep(): void {
+    const n = this.handles.length;
+    if (this.used * 8 < n * 5 || this.size * 2 < n) return;
+    if (this.nextHandles === null) {
+      this.nextHandles = new Int32Array(2 * n);
+      this.nextHashes = new Int32Array(2 * n);
+      this.warmed = 0;
+    }
+    const end = Math.min(this.nextHandles.length, this.warmed + Math.max(WARM_SLOTS, n >>> 6));
+    if (end === this.warmed) return;
+    this.nextHandles.fill(EMPTY, this.warmed, end);
+    this.nextHashes!.fill(0, this.warmed, end);
+    this.warmed = end;
+  }
+
   private rehash(): void {
     // At most half full after a rebuild: a million keys take 2M slots (16 MB), not 4M.
     let slots = MIN_SLOTS;
     while (slots < (this.size + 1) * 2) slots *= 2;
     const oldHashes = this.hashes;
     const oldHandles = this.handles;
-    this.hashes = new Int32Array(slots);
-    this.handles = new Int32Array(slots).fill(EMPTY);
+    if (this.nextHandles !== null && this.nextHandles.length === slots) {
+      // Prepared by warmStep; whatever it did not reach yet is written now.
+      this.nextHandles.fill(EMPTY, this.warmed);
+      this.handles = this.nextHandles;
+      this.hashes = this.nextHashes!;
+    } else {
+      this.hashes = new Int32Array(slots);
+      this.handles = new Int32Array(slots).fill(EMPTY);
+    }
+    this.nextHandles = this.nextHashes = null;
+    this.warmed = 0;
     this.mask = slots - 1;
     this.size = 0;
     this.used = 0;

@@ -1,0 +1,82 @@
+// The index's growth: warmStep prepares the doubled table between ticks once the table is 5/8
+// used, and the rebuild at 3/4 adopts it (whatever part is not warmed yet is written then); every
+// entry is still found afterwards.
+
+import { expect, test } from "bun:test";
+import { EMPTY, Table } from "../../../src/store/table.ts";
+
+/** A well-spread hash for entry k (the table takes hashes as given). */
+const hashOf = (k: number) => Math.imul(k + 1, 0x9e3779b1) | 0;
+
+function find(t: Table, h: number, handle: number): boolean {
+  for (let i = h & t.mask; t.handles[i] !== EMPTY; i = (i + 1) & t.mask) {
+    if (t.handles[i] === handle && t.hashes[i] === h) return true;
+  }
+  return false;
+}
+
+function fill(t: Table, from: number, to: number): void {
+  for (let k = from; k < to; k++) t.insert(hashOf(k), k);
+}
+
+function expectAll(t: Table, count: number): void {
+  let missing = 0;
+  for (let k = 0; k < count; k++) if (!find(t, hashOf(k), k)) missing++;
+  expect(missing).toBe(0);
+  expect(t.size).toBe(count);
+}
+
+test("below 5/8 used, warmStep prepares nothing", () => {
+  const t = new Table(1024);
+  fill(t, 0, 600); // 600/1024 < 5/8
+  t.warmStep();
+  expect(t.preparing).toEqual({ slots: 0, warmed: 0 });
+});
+
+test("past 5/8, warmStep prepares the doubled table in steps; the rebuild adopts it", () => {
+  const n = 64 * 1024;
+  const t = new Table(n);
+  fill(t, 0, (n * 5) / 8);
+  t.warmStep();
+  expect(t.preparing.slots).toBe(2 * n);
+  expect(t.preparing.warmed).toBeGreaterThan(0);
+  expect(t.preparing.warmed).toBeLessThan(2 * n); // one step is a slice, not the whole table
+  while (t.preparing.warmed < 2 * n) t.warmStep();
+  const count = (n * 3) / 4 + 1; // the insert past 3/4 rebuilds
+  fill(t, (n * 5) / 8, count);
+  expect(t.handles.length).toBe(2 * n);
+  expect(t.preparing).toEqual({ slots: 0, warmed: 0 });
+  expectAll(t, count);
+});
+
+test("a rebuild before the warm-up finished writes the rest itself", () => {
+  const n = 64 * 1024;
+  const t = new Table(n);
+  fill(t, 0, (n * 5) / 8);
+  t.warmStep(); // one slice only
+  const count = (n * 3) / 4 + 1;
+  fill(t, (n * 5) / 8, count);
+  expect(t.handles.length).toBe(2 * n);
+  expectAll(t, count);
+  // And the grown table goes on working: more entries, then removals.
+  fill(t, count, count + 1000);
+  expectAll(t, count + 1000);
+});
+
+test("a table that is mostly tombstones is rebuilt at the same size, without a prepared table", () => {
+  const n = 1024;
+  const t = new Table(n);
+  fill(t, 0, 700);
+  // Remove most entries: their slots become tombstones (used stays high, size drops).
+  for (let k = 0; k < 500; k++) {
+    const h = hashOf(k);
+    for (let i = h & t.mask; ; i = (i + 1) & t.mask) {
+      if (t.handles[i] === k) {
+        t.removeAt(i);
+        break;
+      }
+    }
+  }
+  t.warmStep();
+  expect(t.preparing.slots).toBe(0);
+});
