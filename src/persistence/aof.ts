@@ -202,6 +202,11 @@ export class Aof {
     if (this.policy === "always") this.requestSync();
   }
 
+  /** True while records are held in this process (this tick's batch, or one a switch or failure holds). */
+  get holding(): boolean {
+    return this.batchLen > 0;
+  }
+
   /** Everything before this position has been handed to the OS (written, maybe not fsynced). */
   get writtenPosition(): number {
     return this.written;

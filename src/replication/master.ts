@@ -142,6 +142,11 @@ export class ReplicationMaster {
     this.tickLen += n;
   };
 
+  /** True when this tick has logged records that are not streamed yet. */
+  get holding(): boolean {
+    return this.tickLen > 0;
+  }
+
   /** End of tick: this tick's records to the backlog and to every online replica. */
   endOfTick(): void {
     if (this.tickLen === 0) return;

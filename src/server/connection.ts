@@ -38,6 +38,8 @@ export interface ConnectionHost {
   countBytes(input: number, output: number): void;
   /** Flush this connection at the end of the tick, after the AOF batch is written. */
   scheduleFlush(conn: Connection): void;
+  /** A read from the socket was handled: flush now if nothing logged waits for the tick, else schedule. */
+  afterRequests(conn: Connection): void;
   /** The AOF position a reply must wait for (after a write, or any command under `always`); 0 for none. */
   holdAfter(write: boolean): number;
   /** True when replies up to `pos` may leave; otherwise arranges conn.flush() for when they may. */
@@ -147,7 +149,7 @@ export class Connection implements RequestSink, RespSink, Session, StreamTarget 
     } else {
       this.reader!.feed(chunk);
     }
-    this.host.scheduleFlush(this);
+    this.host.afterRequests(this);
   }
 
   onDrain(): void {

@@ -229,6 +229,14 @@ export class Server implements ConnectionHost, InfoSource {
     this.stats.netOutputBytes += output;
   }
 
+  afterRequests(conn: Connection): void {
+    // Nothing logged is waiting for the end of the tick (reads only, here and in every callback
+    // before this one): the replies may go now, without waiting for the tick. A reply must never
+    // show a write that is still only in this process, so otherwise they wait for the tick.
+    if (this.aof?.holding || this.master.holding) this.scheduleFlush(conn);
+    else conn.flush();
+  }
+
   scheduleFlush(conn: Connection): void {
     this.dirty.add(conn);
     if (!this.tickScheduled) {
