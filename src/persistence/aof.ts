@@ -339,9 +339,11 @@ export class Aof {
         this.fail(`fsync of ${this.file} failed: ${err.message}`);
       } else {
         // The next fsync starts before this one's replies go out: sending them takes a while,
-        // and the disk would sit idle meanwhile.
+        // and the disk would sit idle meanwhile. Durable is advanced first, so that a failure of
+        // that write does not fail waiters this fsync has already covered.
+        if (upTo > this.durable) this.durable = upTo;
         if (this.policy === "always") this.endOfTick();
-        this.markDurable(upTo);
+        this.markDurable(upTo, true);
         if (this.waiters.length > 0 || (this.policy === "always" && this.dirty)) this.requestSync();
       }
       this.wakeIdle();
@@ -424,9 +426,10 @@ export class Aof {
   private fail(why: string): void {
     if (this.failure === null) log("error", `AOF: ${why}; writes are refused until it can be written again`);
     this.failure = why;
-    // Waiters that must not wait out a failure (a snapshot's commit) are told now.
-    const strict = this.waiters.filter((w) => w.fail);
-    this.waiters = this.waiters.filter((w) => !w.fail);
+    // Waiters that must not wait out a failure (a snapshot's commit) are told now, unless what
+    // they wait for is already durable (they are woken by markDurable).
+    const strict = this.waiters.filter((w) => w.fail && w.pos > this.durable);
+    this.waiters = this.waiters.filter((w) => !w.fail || w.pos <= this.durable);
     for (const w of strict) w.fail!(new Error(`AOF is failing: ${why}`));
     if (this.retryTimer === null && !this.closed) {
       this.retryTimer = setTimeout(() => this.retry(), RETRY_MS);
@@ -478,8 +481,7 @@ export function replaceFile(from: string, to: string): void {
   }
 }
 
-/** Writes all of `data` at `position`, looping over short writes. */
-/** Writes data[0, length) at `position`; by offsets, so the per-tick write makes no view. */
+/** Writes data[0, length) at `position`, looping over short writes; by offsets, so the per-tick write makes no view. */
 export function writeAll(fd: number, data: Uint8Array, position: number, length = data.length): void {
   let done = 0;
   while (done < length) {

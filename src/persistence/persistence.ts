@@ -231,9 +231,13 @@ export class Persistence {
     this.runningPosition = Number.MAX_SAFE_INTEGER;
     const began = Date.now();
     this.running = (async () => {
-      // One point-in-time view at a time: a replica's full sync may hold it.
-      while (this.keyspace.snapshotRunning) await this.keyspace.snapshotIdle();
-      await this.aof.syncWritten();
+      // One point-in-time view at a time: a replica's full sync may hold it. The fsync before the
+      // cut is awaited too, and a full sync may take the view meanwhile: check again after it.
+      for (;;) {
+        while (this.keyspace.snapshotRunning) await this.keyspace.snapshotIdle();
+        await this.aof.syncWritten();
+        if (!this.keyspace.snapshotRunning) break;
+      }
       // Position and view are taken in the same tick: the snapshot is exactly the log up to here.
       let position: number;
       let view: SnapshotView;

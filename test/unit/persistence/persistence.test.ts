@@ -1,0 +1,45 @@
+// Persistence's snapshot turn-taking: a snapshot waits for any point-in-time view to end, then for
+// the fsync before its cut, and a replica's full sync may take the view during that fsync.
+
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaultConfig } from "../../../src/config.ts";
+import { AOF_FILE } from "../../../src/persistence/aof.ts";
+import { Persistence } from "../../../src/persistence/persistence.ts";
+import { Op } from "../../../src/protocol/binary.ts";
+import { Keyspace } from "../../../src/store/keyspace.ts";
+
+const roots: string[] = [];
+afterAll(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+test("SAVE waits its turn when a full sync takes the view during the fsync before the cut", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "microdb-persistence-"));
+  roots.push(dir);
+  const ks = new Keyspace();
+  for (let i = 0; i < 1000; i++) ks.set(`k${i}`, bytes(`v${i}`));
+  const config = { ...defaultConfig(), appendfsync: "everysec" as const, snapshot_commands: 0, snapshot_interval: 0 };
+  const p = new Persistence(dir, config, ks, { file: AOF_FILE, base: 0, size: 0, exists: false }, null);
+  // Written but not fsynced: the snapshot's fsync before its cut has something to wait for.
+  ks.set("k1", bytes("x"));
+  p.logWrite(Op.SET, "k1", bytes("x"));
+  p.aof.endOfTick();
+  expect(p.aof.durable).toBeLessThan(p.aof.writtenPosition);
+
+  const saving = p.save();
+  // The snapshot now awaits that fsync; a replica's full sync opens the one view meanwhile.
+  expect(ks.snapshotRunning).toBe(false);
+  const view = ks.beginSnapshot();
+  await Bun.sleep(50);
+  ks.abortSnapshot(view);
+
+  await saving; // throws "snapshot failed: a snapshot is already running" if it did not wait
+  expect(p.info().lastSnapshotOk).toBe(true);
+  expect(p.info().lastSnapshot?.entries).toBe(1000);
+  await p.close(false);
+});
