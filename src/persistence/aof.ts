@@ -131,7 +131,8 @@ export class Aof {
 
   /**
    * A deferred log's first snapshot is taken at `at` (between its base and its position): the
-   * records before `at` are in that snapshot, so the log starts there instead.
+   * records before `at` are in that snapshot, so the log starts there instead. They count as
+   * written and durable only once that snapshot is on disk (create), not here: their replies wait.
    */
   rebase(at: number): void {
     if (this.fd >= 0) throw new Error("only a log whose file is not created yet can be rebased");
@@ -140,7 +141,6 @@ export class Aof {
     this.batch.copyWithin(0, drop, this.batchLen);
     this.batchLen -= drop;
     this.base = at;
-    this.written = this.durable = at;
   }
 
   /**
@@ -149,6 +149,7 @@ export class Aof {
    */
   create(): void {
     if (this.fd >= 0) return;
+    this.written = this.durable = this.base;
     this.open(false);
     this.advanceWritten(0);
     this.markDurable(this.durable, true);

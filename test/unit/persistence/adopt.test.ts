@@ -67,4 +67,29 @@ describe("Persistence.adopt", () => {
     expect(digest(back)).toBe(digest(ks));
     expect(existsSync(join(dir, SNAPSHOT_FILE))).toBe(true);
   });
+
+  test("writes taken into the first snapshot do not count as written or durable until it is on disk", async () => {
+    const dir = tempDir();
+    const ks = new Keyspace();
+    // Enough keys that the snapshot takes several slices, so it can be watched while it runs.
+    for (let i = 0; i < 200_000; i++) ks.set(`k${i}`, bytes(`value-${i}`));
+    const p = Persistence.adopt(dir, { ...defaultConfig(), appendfsync: "always" }, ks, 1000);
+    ks.set("held", bytes("x"));
+    p.logWrite(Op.SET, "held", bytes("x"));
+    const pos = p.aof.position;
+    let seen = 0;
+    while (!existsSync(join(dir, SNAPSHOT_FILE))) {
+      if (ks.snapshotRunning) {
+        // The snapshot at `pos` is being written: a reply held for `pos` must still be held.
+        expect(p.aof.durable).toBeLessThan(pos);
+        expect(p.aof.writtenPosition).toBeLessThan(pos);
+        seen++;
+      }
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    expect(seen).toBeGreaterThan(0);
+    await p.save();
+    expect(p.aof.durable).toBeGreaterThanOrEqual(pos);
+    await p.close(false);
+  });
 });
