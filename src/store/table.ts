@@ -15,8 +15,10 @@
 export const EMPTY = -1;
 export const TOMBSTONE = -2;
 const MIN_SLOTS = 1024;
-/** Slots of the next table made resident per warmStep: at most a few hundred KiB, well under 1 ms. */
+/** Slots of the next table made resident per warmStep (or 1/64 of the table, if more): ~1 ms at most. */
 const WARM_SLOTS = 16 * 1024;
+/** A table that has not grown for this long lets its prepared next arrays go. */
+const IDLE_MS = 10_000;
 
 export class Table {
   hashes: Int32Array;
@@ -37,6 +39,9 @@ export class Table {
   private nextHandles: Int32Array | null = null;
   /** Slots of the next arrays already written (handles EMPTY, hashes 0). */
   private warmed = 0;
+  /** `used` when growth was last seen, and when (ms): prepared arrays of a table that stopped growing are let go. */
+  private usedSeen = 0;
+  private grewAt = 0;
 
   constructor(slots = MIN_SLOTS) {
     this.hashes = new Int32Array(slots);
@@ -97,11 +102,22 @@ export class Table {
 
   /**
    * Between ticks: once the table is 5/8 used (the rebuild comes at 3/4) and it will double,
-   * makes a slice of the next table's arrays resident, so the rebuild only re-inserts.
+   * makes a slice of the next table's arrays resident, so the rebuild only re-inserts. They cost
+   * twice the table's own memory, so a table that has not grown for IDLE_MS lets them go, and
+   * prepares again only when it grows.
    */
-  warmStep(): void {
+  warmStep(now?: number): void {
     const n = this.handles.length;
     if (this.used * 8 < n * 5 || this.size * 2 < n) return;
+    const t = now ?? performance.now();
+    if (this.used > this.usedSeen) {
+      this.usedSeen = this.used;
+      this.grewAt = t;
+    } else if (t - this.grewAt > IDLE_MS) {
+      this.nextHandles = this.nextHashes = null;
+      this.warmed = 0;
+      return;
+    }
     if (this.nextHandles === null) {
       this.nextHandles = new Int32Array(2 * n);
       this.nextHashes = new Int32Array(2 * n);
@@ -131,6 +147,7 @@ export class Table {
     }
     this.nextHandles = this.nextHashes = null;
     this.warmed = 0;
+    this.usedSeen = 0;
     this.mask = slots - 1;
     this.size = 0;
     this.used = 0;

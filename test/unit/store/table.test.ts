@@ -1,6 +1,6 @@
 // The index's growth: warmStep prepares the doubled table between ticks once the table is 5/8
 // used, and the rebuild at 3/4 adopts it (whatever part is not warmed yet is written then); every
-// entry is still found afterwards.
+// entry is still found afterwards. A table that stops growing lets the prepared arrays go.
 
 import { expect, test } from "bun:test";
 import { EMPTY, Table } from "../../../src/store/table.ts";
@@ -79,4 +79,25 @@ test("a table that is mostly tombstones is rebuilt at the same size, without a p
   }
   t.warmStep();
   expect(t.preparing.slots).toBe(0);
+});
+
+test("a table that stops growing lets its prepared arrays go after 10 s, and prepares again when it grows", () => {
+  const n = 64 * 1024;
+  const t = new Table(n);
+  fill(t, 0, (n * 5) / 8);
+  t.warmStep(1_000);
+  expect(t.preparing.slots).toBe(2 * n);
+  t.warmStep(6_000); // no growth for 5 s: kept
+  expect(t.preparing.slots).toBe(2 * n);
+  t.warmStep(11_001); // no growth for over 10 s: let go
+  expect(t.preparing).toEqual({ slots: 0, warmed: 0 });
+  t.warmStep(20_000); // still not growing: nothing prepared
+  expect(t.preparing.slots).toBe(0);
+  fill(t, (n * 5) / 8, (n * 5) / 8 + 10);
+  t.warmStep(20_001);
+  expect(t.preparing.slots).toBe(2 * n);
+  const count = (n * 3) / 4 + 1;
+  fill(t, (n * 5) / 8 + 10, count);
+  expect(t.handles.length).toBe(2 * n);
+  expectAll(t, count);
 });
