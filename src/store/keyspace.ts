@@ -259,7 +259,7 @@ export class Keyspace {
     }
     const old = st.table.handles[i]!;
     if (this.snap !== null) this.beforeChange(old);
-    st.table.handles[i] = e;
+    st.table.replaceAt(i, e);
     const at = st.expires.get(old);
     if (at !== undefined && keepTtl) st.expires.set(e, at);
     this.free(old);

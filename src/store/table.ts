@@ -6,6 +6,11 @@
 // handle. Deleting never moves other entries. The table grows (or is rebuilt without its
 // tombstones, at most half full) when live entries plus tombstones pass 3/4 of the slots.
 //
+// Growing is prepared between ticks so it does not stop the loop: from 5/8 used on, the doubled
+// table's arrays are made resident in slices, then the entries are copied into it in slices, and
+// every change to a slot already copied is made in both tables. At 3/4 the table switches to the
+// copy (copying whatever is left). Lookups only ever read the current table.
+//
 // SCAN, a walk that spans many event-loop ticks, goes by home bucket — the slot a key's hash
 // points at — in Redis's reverse-binary cursor order (dictScan): every entry present for the whole
 // walk is visited, at least once, however often the table is rebuilt or resized between steps,
@@ -39,6 +44,10 @@ export class Table {
   private nextHandles: Int32Array | null = null;
   /** Slots of the next arrays already written (handles EMPTY, hashes 0). */
   private warmed = 0;
+  /** Slots of this table [0, copied) whose entries are in the next one (kept in step since). */
+  private copied = 0;
+  /** Live entries plus tombstones of the next table. */
+  private nextUsed = 0;
   /** `used` when growth was last seen, and when (ms): prepared arrays of a table that stopped growing are let go. */
   private usedSeen = 0;
   private grewAt = 0;
@@ -60,10 +69,20 @@ export class Table {
     handles[i] = handle;
     this.hashes[i] = hash;
     this.size++;
+    if (i < this.copied) this.insertNext(hash, handle);
+  }
+
+  /** Puts `handle` in slot `i` in place of the live entry there (same key). */
+  replaceAt(i: number, handle: number): void {
+    if (i < this.copied) this.nextHandles![this.nextSlotOf(this.hashes[i]!, this.handles[i]!)] = handle;
+    this.handles[i] = handle;
   }
 
   /** Empties slot `i` (it held a live entry). */
   removeAt(i: number): void {
+    if (i < this.copied) {
+      this.nextHandles![this.nextSlotOf(this.hashes[i]!, this.handles[i]!)] = TOMBSTONE;
+    }
     // A slot followed by an empty one ends every probe path through it: it can be empty too.
     if (this.handles[(i + 1) & this.mask] === EMPTY) {
       this.handles[i] = EMPTY;
@@ -95,9 +114,9 @@ export class Table {
     return rev32((rev32((cursor | ~this.mask) >>> 0) + 1) >>> 0);
   }
 
-  /** Slots of the next table being prepared (0 for none), and how many of them are resident. */
-  get preparing(): { slots: number; warmed: number } {
-    return { slots: this.nextHandles?.length ?? 0, warmed: this.warmed };
+  /** Slots of the next table being prepared (0 for none), how many are resident, how many of ours are copied. */
+  get preparing(): { slots: number; warmed: number; copied: number } {
+    return { slots: this.nextHandles?.length ?? 0, warmed: this.warmed, copied: this.copied };
   }
 
   /**
@@ -114,26 +133,81 @@ export class Table {
       this.usedSeen = this.used;
       this.grewAt = t;
     } else if (t - this.grewAt > IDLE_MS) {
-      this.nextHandles = this.nextHashes = null;
-      this.warmed = 0;
+      this.dropNext();
       return;
     }
     if (this.nextHandles === null) {
-      this.nextHandles = new Int32Array(2 * n);
-      this.nextHashes = new Int32Array(2 * n);
-      this.warmed = 0;
+      this.nextHandles = unzeroed(2 * n);
+      this.nextHashes = unzeroed(2 * n);
+      this.warmed = this.copied = this.nextUsed = 0;
     }
-    const end = Math.min(this.nextHandles.length, this.warmed + Math.max(WARM_SLOTS, n >>> 6));
-    if (end === this.warmed) return;
-    this.nextHandles.fill(EMPTY, this.warmed, end);
-    this.nextHashes!.fill(0, this.warmed, end);
-    this.warmed = end;
+    const step = Math.max(WARM_SLOTS, n >>> 6);
+    if (this.warmed < this.nextHandles.length) {
+      const end = Math.min(this.nextHandles.length, this.warmed + step);
+      this.nextHandles.fill(EMPTY, this.warmed, end);
+      this.nextHashes!.fill(0, this.warmed, end);
+      this.warmed = end;
+    } else if (this.copied < n) {
+      // Half as many of ours per step: each may cost a probe in the next table.
+      this.copyUpTo(Math.min(n, this.copied + (step >>> 1)));
+    }
+  }
+
+  private dropNext(): void {
+    this.nextHandles = this.nextHashes = null;
+    this.warmed = this.copied = this.nextUsed = 0;
+  }
+
+  /** Copies the live entries of our slots [copied, end) into the (resident) next table. */
+  private copyUpTo(end: number): void {
+    const handles = this.handles;
+    const hashes = this.hashes;
+    for (let i = this.copied; i < end; i++) {
+      const e = handles[i]!;
+      if (e >= 0) this.insertNext(hashes[i]!, e);
+    }
+    this.copied = end;
+  }
+
+  private insertNext(hash: number, handle: number): void {
+    const handles = this.nextHandles!;
+    const mask = handles.length - 1;
+    let j = hash & mask;
+    while (handles[j]! >= 0) j = (j + 1) & mask;
+    if (handles[j] === EMPTY) this.nextUsed++;
+    handles[j] = handle;
+    this.nextHashes![j] = hash;
+  }
+
+  /** The slot of the next table that holds `handle` (inserted there with `hash`). */
+  private nextSlotOf(hash: number, handle: number): number {
+    const handles = this.nextHandles!;
+    const mask = handles.length - 1;
+    let j = hash & mask;
+    while (handles[j] !== handle) {
+      // Cannot happen while the copy is kept in step; a named error beats an endless loop.
+      if (handles[j] === EMPTY) throw new Error(`index: entry ${handle} missing from the table being prepared`);
+      j = (j + 1) & mask;
+    }
+    return j;
   }
 
   private rehash(): void {
     // At most half full after a rebuild: a million keys take 2M slots (16 MB), not 4M.
     let slots = MIN_SLOTS;
     while (slots < (this.size + 1) * 2) slots *= 2;
+    this.usedSeen = 0;
+    this.generation++;
+    if (this.nextHandles !== null && this.nextHandles.length === slots && this.copied > 0) {
+      // Prepared and partly copied by warmStep, and kept in step since: copy the rest, switch.
+      this.copyUpTo(this.handles.length);
+      this.handles = this.nextHandles;
+      this.hashes = this.nextHashes!;
+      this.mask = slots - 1;
+      this.used = this.nextUsed;
+      this.dropNext();
+      return;
+    }
     const oldHashes = this.hashes;
     const oldHandles = this.handles;
     if (this.nextHandles !== null && this.nextHandles.length === slots) {
@@ -145,13 +219,10 @@ export class Table {
       this.hashes = new Int32Array(slots);
       this.handles = new Int32Array(slots).fill(EMPTY);
     }
-    this.nextHandles = this.nextHashes = null;
-    this.warmed = 0;
-    this.usedSeen = 0;
+    this.dropNext();
     this.mask = slots - 1;
     this.size = 0;
     this.used = 0;
-    this.generation++;
     for (let i = 0; i < oldHandles.length; i++) {
       const e = oldHandles[i]!;
       if (e < 0) continue;
@@ -163,6 +234,16 @@ export class Table {
       this.size++;
     }
   }
+}
+
+/**
+ * An Int32Array whose memory is not cleared when it is made: warmStep writes every slot itself, in
+ * slices, while a zeroed array of megabytes is cleared in one go when the allocator hands back
+ * memory it had used before (measured: one tick of 30 ms preparing 2 x 8 MiB).
+ */
+function unzeroed(n: number): Int32Array {
+  const b = Buffer.allocUnsafe(n * 4);
+  return b.byteOffset % 4 === 0 ? new Int32Array(b.buffer, b.byteOffset, n) : new Int32Array(n);
 }
 
 function rev32(v: number): number {

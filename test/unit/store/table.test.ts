@@ -1,6 +1,7 @@
 // The index's growth: warmStep prepares the doubled table between ticks once the table is 5/8
 // used, and the rebuild at 3/4 adopts it (whatever part is not warmed yet is written then); every
-// entry is still found afterwards. A table that stops growing lets the prepared arrays go.
+// entry is still found afterwards. Once resident, the entries are copied over in slices and kept in
+// step with every change. A table that stops growing lets the prepared arrays go.
 
 import { expect, test } from "bun:test";
 import { EMPTY, Table } from "../../../src/store/table.ts";
@@ -30,7 +31,7 @@ test("below 5/8 used, warmStep prepares nothing", () => {
   const t = new Table(1024);
   fill(t, 0, 600); // 600/1024 < 5/8
   t.warmStep();
-  expect(t.preparing).toEqual({ slots: 0, warmed: 0 });
+  expect(t.preparing).toEqual({ slots: 0, warmed: 0, copied: 0 });
 });
 
 test("past 5/8, warmStep prepares the doubled table in steps; the rebuild adopts it", () => {
@@ -45,7 +46,7 @@ test("past 5/8, warmStep prepares the doubled table in steps; the rebuild adopts
   const count = (n * 3) / 4 + 1; // the insert past 3/4 rebuilds
   fill(t, (n * 5) / 8, count);
   expect(t.handles.length).toBe(2 * n);
-  expect(t.preparing).toEqual({ slots: 0, warmed: 0 });
+  expect(t.preparing).toEqual({ slots: 0, warmed: 0, copied: 0 });
   expectAll(t, count);
 });
 
@@ -90,7 +91,7 @@ test("a table that stops growing lets its prepared arrays go after 10 s, and pre
   t.warmStep(6_000); // no growth for 5 s: kept
   expect(t.preparing.slots).toBe(2 * n);
   t.warmStep(11_001); // no growth for over 10 s: let go
-  expect(t.preparing).toEqual({ slots: 0, warmed: 0 });
+  expect(t.preparing).toEqual({ slots: 0, warmed: 0, copied: 0 });
   t.warmStep(20_000); // still not growing: nothing prepared
   expect(t.preparing.slots).toBe(0);
   fill(t, (n * 5) / 8, (n * 5) / 8 + 10);
@@ -98,6 +99,71 @@ test("a table that stops growing lets its prepared arrays go after 10 s, and pre
   expect(t.preparing.slots).toBe(2 * n);
   const count = (n * 3) / 4 + 1;
   fill(t, (n * 5) / 8 + 10, count);
+  expect(t.handles.length).toBe(2 * n);
+  expectAll(t, count);
+});
+
+/** Removes entry k (must be present). */
+function remove(t: Table, k: number): void {
+  const h = hashOf(k);
+  for (let i = h & t.mask; ; i = (i + 1) & t.mask) {
+    if (t.handles[i] === k) return t.removeAt(i);
+  }
+}
+
+/** Replaces entry k's handle with `to` (same hash). */
+function replace(t: Table, k: number, to: number): void {
+  const h = hashOf(k);
+  for (let i = h & t.mask; ; i = (i + 1) & t.mask) {
+    if (t.handles[i] === k) return t.replaceAt(i, to);
+  }
+}
+
+test("entries are copied in slices and changes on both sides of the copy cursor are kept in step", () => {
+  const n = 64 * 1024;
+  const t = new Table(n);
+  const start = (n * 5) / 8;
+  fill(t, 0, start);
+  while (t.preparing.warmed < 2 * n) t.warmStep();
+  t.warmStep(); // first copy slice
+  const copied = t.preparing.copied;
+  expect(copied).toBeGreaterThan(0);
+  expect(copied).toBeLessThan(n);
+  // Changes while the copy is part way: removals, replacements and inserts, wherever they land.
+  for (let k = 0; k < 2000; k++) remove(t, k);
+  for (let k = 2000; k < 4000; k++) replace(t, k, k + 10_000_000);
+  fill(t, start, start + 1000);
+  t.warmStep(); // another slice, after the changes
+  expect(t.preparing.copied).toBeGreaterThan(copied);
+  fill(t, start + 1000, (n * 3) / 4 + 2000); // past 3/4: the switch copies the rest
+  expect(t.handles.length).toBe(2 * n);
+  expect(t.preparing).toEqual({ slots: 0, warmed: 0, copied: 0 });
+  const end = (n * 3) / 4 + 2000;
+  let wrong = 0;
+  for (let k = 0; k < end; k++) {
+    const want = k < 2000 ? -1 : k < 4000 ? k + 10_000_000 : k;
+    const found = want >= 0 && find(t, hashOf(k), want);
+    const gone = k < 2000 && !find(t, hashOf(k), k);
+    if (want >= 0 ? !found : !gone) wrong++;
+  }
+  expect(wrong).toBe(0);
+  expect(t.size).toBe(end - 2000);
+  // The switched table keeps working, through removals and another growth.
+  for (let k = 4000; k < 6000; k++) remove(t, k);
+  fill(t, end, end + 60_000);
+  expect(t.size).toBe(end - 4000 + 60_000);
+  let missing = 0;
+  for (let k = end; k < end + 60_000; k++) if (!find(t, hashOf(k), k)) missing++;
+  expect(missing).toBe(0);
+});
+
+test("a full copy before the switch: the switch has nothing left to copy", () => {
+  const n = 16 * 1024;
+  const t = new Table(n);
+  fill(t, 0, (n * 5) / 8);
+  while (t.preparing.copied < n) t.warmStep();
+  const count = (n * 3) / 4 + 1;
+  fill(t, (n * 5) / 8, count);
   expect(t.handles.length).toBe(2 * n);
   expectAll(t, count);
 });
