@@ -429,6 +429,35 @@ test("a rehash during the view: every start key once, as at the start", () => {
   expect(got).toEqual(start);
 });
 
+// The same with ticks between the walk's steps, so the index grows the way a server's does: the
+// doubled table is prepared and filled in slices (kept in step with the writes), then switched to.
+test("growth prepared between ticks during the view: every start key once, as at the start", () => {
+  const ks = new Keyspace();
+  const start = new Map<string, number>();
+  for (let i = 0; i < 25_000; i++) {
+    ks.set(`s${i}`, new Uint8Array([i & 255]));
+    start.set(`s${i}`, i & 255);
+  }
+  ks.beginSnapshot();
+  const got = new Map<string, number>();
+  let emitted = 0;
+  let round = 0;
+  while (ks.snapshotNext(200, (k, v) => {
+    emitted++;
+    got.set(k, v[0]!);
+  })) {
+    for (let i = 0; i < 300; i++) ks.set(`n${round}:${i}`, new Uint8Array([9]));
+    ks.set(`s${round * 7}`, new Uint8Array([200]));
+    ks.delete(`s${round * 7 + 1}`);
+    ks.endOfTick();
+    round++;
+  }
+  expect(ks.size).toBeGreaterThan(49_152); // past 3/4 of 64k slots: the switch happened during the view
+  expect(emitted).toBe(start.size);
+  expect(got).toEqual(start);
+  for (let r = 0; r < round; r++) expect(ks.get(`n${r}:299`)).toEqual(new Uint8Array([9]));
+});
+
 test("Table: tombstones are reused and cleared by a rehash; probes go past them", () => {
   const t = new Table();
   for (let i = 0; i < 600; i++) t.insert(7, i); // one long probe run from slot 7
