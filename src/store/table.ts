@@ -80,9 +80,7 @@ export class Table {
 
   /** Empties slot `i` (it held a live entry). */
   removeAt(i: number): void {
-    if (i < this.copied) {
-      this.nextHandles![this.nextSlotOf(this.hashes[i]!, this.handles[i]!)] = TOMBSTONE;
-    }
+    if (i < this.copied) this.removeNext(this.nextSlotOf(this.hashes[i]!, this.handles[i]!));
     // A slot followed by an empty one ends every probe path through it: it can be empty too.
     if (this.handles[(i + 1) & this.mask] === EMPTY) {
       this.handles[i] = EMPTY;
@@ -127,7 +125,11 @@ export class Table {
    */
   warmStep(now?: number): void {
     const n = this.handles.length;
-    if (this.used * 8 < n * 5 || this.size * 2 < n) return;
+    if (this.used * 8 < n * 5 || this.size * 2 < n) {
+      // Shrunk below the point of preparing (deletions): the next table would not be used.
+      if (this.nextHandles !== null) this.dropNext();
+      return;
+    }
     const t = now ?? performance.now();
     if (this.used > this.usedSeen) {
       this.usedSeen = this.used;
@@ -179,6 +181,17 @@ export class Table {
     this.nextHashes![j] = hash;
   }
 
+  /** Empties slot `j` of the next table, as removeAt does in ours. */
+  private removeNext(j: number): void {
+    const handles = this.nextHandles!;
+    if (handles[(j + 1) & (handles.length - 1)] === EMPTY) {
+      handles[j] = EMPTY;
+      this.nextUsed--;
+    } else {
+      handles[j] = TOMBSTONE;
+    }
+  }
+
   /** The slot of the next table that holds `handle` (inserted there with `hash`). */
   private nextSlotOf(hash: number, handle: number): number {
     const handles = this.nextHandles!;
@@ -201,12 +214,17 @@ export class Table {
     if (this.nextHandles !== null && this.nextHandles.length === slots && this.copied > 0) {
       // Prepared and partly copied by warmStep, and kept in step since: copy the rest, switch.
       this.copyUpTo(this.handles.length);
-      this.handles = this.nextHandles;
-      this.hashes = this.nextHashes!;
-      this.mask = slots - 1;
-      this.used = this.nextUsed;
-      this.dropNext();
-      return;
+      if (this.nextUsed * 2 <= slots) {
+        this.handles = this.nextHandles;
+        this.hashes = this.nextHashes!;
+        this.mask = slots - 1;
+        this.used = this.nextUsed;
+        this.dropNext();
+        return;
+      }
+      // Churn while it was kept in step left it over half used with tombstones (probes end only
+      // at an empty slot): rebuild into the same resident arrays instead, below.
+      this.nextHandles.fill(EMPTY);
     }
     const oldHashes = this.hashes;
     const oldHandles = this.handles;

@@ -167,3 +167,54 @@ test("a full copy before the switch: the switch has nothing left to copy", () =>
   expect(t.handles.length).toBe(2 * n);
   expectAll(t, count);
 });
+
+test("churn while the copy is kept in step: the switch still gives a sound table", () => {
+  const n = 16 * 1024;
+  const t = new Table(n);
+  const live = new Set<number>();
+  let next = 0;
+  const add = (count: number) => {
+    for (let i = 0; i < count; i++) {
+      t.insert(hashOf(next), next);
+      live.add(next++);
+    }
+  };
+  add((n * 5) / 8);
+  while (t.preparing.copied < n) t.warmStep();
+  // Many rounds of deleting old keys and adding new ones: the key count stays put, so the old
+  // table does not rebuild, while removals leave tombstones in the copy.
+  for (let round = 0; round < 40; round++) {
+    let removed = 0;
+    for (const k of live) {
+      if (removed++ >= 1000) break;
+      remove(t, k);
+      live.delete(k);
+    }
+    add(1000);
+    t.warmStep();
+  }
+  expect(t.handles.length).toBe(n); // not grown yet
+  add((n * 3) / 4 - t.size + 1); // past 3/4: the switch
+  expect(t.handles.length).toBe(2 * n);
+  let missing = 0;
+  for (const k of live) if (!find(t, hashOf(k), k)) missing++;
+  expect(missing).toBe(0);
+  expect(t.size).toBe(live.size);
+  // Absent keys end their probe (an endless one would hang here), and the table keeps growing.
+  for (let k = next; k < next + 1000; k++) expect(find(t, hashOf(k), k)).toBe(false);
+  add(20_000);
+  missing = 0;
+  for (const k of live) if (!find(t, hashOf(k), k)) missing++;
+  expect(missing).toBe(0);
+});
+
+test("a table that shrinks below the point of preparing lets the prepared arrays go", () => {
+  const n = 16 * 1024;
+  const t = new Table(n);
+  fill(t, 0, (n * 5) / 8);
+  while (t.preparing.copied < n) t.warmStep();
+  for (let k = 0; k < (n * 5) / 8 - n / 4; k++) remove(t, k); // size now n/4 < n/2
+  t.warmStep();
+  expect(t.preparing).toEqual({ slots: 0, warmed: 0, copied: 0 });
+  for (let k = (n * 5) / 8 - n / 4; k < (n * 5) / 8; k++) expect(find(t, hashOf(k), k)).toBe(true);
+});
