@@ -61,12 +61,9 @@ export class Table {
   /** Puts a new entry (its key must not be in the table) at the first free slot of its probe path. */
   insert(hash: number, handle: number): void {
     if ((this.used + 1) * 4 > this.handles.length * 3) this.rehash();
-    const handles = this.handles;
-    const mask = this.mask;
-    let i = hash & mask;
-    while (handles[i]! >= 0) i = (i + 1) & mask;
-    if (handles[i] === EMPTY) this.used++;
-    handles[i] = handle;
+    const i = freeSlot(this.handles, hash);
+    if (this.handles[i] === EMPTY) this.used++;
+    this.handles[i] = handle;
     this.hashes[i] = hash;
     this.size++;
     if (i < this.copied) this.insertNext(hash, handle);
@@ -80,14 +77,8 @@ export class Table {
 
   /** Empties slot `i` (it held a live entry). */
   removeAt(i: number): void {
-    if (i < this.copied) this.removeNext(this.nextSlotOf(this.hashes[i]!, this.handles[i]!));
-    // A slot followed by an empty one ends every probe path through it: it can be empty too.
-    if (this.handles[(i + 1) & this.mask] === EMPTY) {
-      this.handles[i] = EMPTY;
-      this.used--;
-    } else {
-      this.handles[i] = TOMBSTONE;
-    }
+    if (i < this.copied && vacate(this.nextHandles!, this.nextSlotOf(this.hashes[i]!, this.handles[i]!))) this.nextUsed--;
+    if (vacate(this.handles, i)) this.used--;
     this.size--;
   }
 
@@ -173,23 +164,10 @@ export class Table {
 
   private insertNext(hash: number, handle: number): void {
     const handles = this.nextHandles!;
-    const mask = handles.length - 1;
-    let j = hash & mask;
-    while (handles[j]! >= 0) j = (j + 1) & mask;
+    const j = freeSlot(handles, hash);
     if (handles[j] === EMPTY) this.nextUsed++;
     handles[j] = handle;
     this.nextHashes![j] = hash;
-  }
-
-  /** Empties slot `j` of the next table, as removeAt does in ours. */
-  private removeNext(j: number): void {
-    const handles = this.nextHandles!;
-    if (handles[(j + 1) & (handles.length - 1)] === EMPTY) {
-      handles[j] = EMPTY;
-      this.nextUsed--;
-    } else {
-      handles[j] = TOMBSTONE;
-    }
   }
 
   /** The slot of the next table that holds `handle` (inserted there with `hash`). */
@@ -211,47 +189,50 @@ export class Table {
     while (slots < (this.size + 1) * 2) slots *= 2;
     this.usedSeen = 0;
     this.generation++;
-    if (this.nextHandles !== null && this.nextHandles.length === slots && this.copied > 0) {
-      // Prepared and partly copied by warmStep, and kept in step since: copy the rest, switch.
-      this.copyUpTo(this.handles.length);
-      if (this.nextUsed * 2 <= slots) {
-        this.handles = this.nextHandles;
-        this.hashes = this.nextHashes!;
-        this.mask = slots - 1;
-        this.used = this.nextUsed;
-        this.dropNext();
-        return;
-      }
-      // Churn while it was kept in step left it over half used with tombstones (probes end only
-      // at an empty slot): rebuild into the same resident arrays instead, below.
-      this.nextHandles.fill(EMPTY);
-    }
-    const oldHashes = this.hashes;
-    const oldHandles = this.handles;
-    if (this.nextHandles !== null && this.nextHandles.length === slots) {
+    if (this.nextHandles === null || this.nextHandles.length !== slots) {
+      this.nextHandles = new Int32Array(slots).fill(EMPTY);
+      this.nextHashes = new Int32Array(slots);
+      this.copied = this.nextUsed = 0;
+    } else if (this.copied === 0) {
       // Prepared by warmStep; whatever it did not reach yet is written now.
       this.nextHandles.fill(EMPTY, this.warmed);
-      this.handles = this.nextHandles;
-      this.hashes = this.nextHashes!;
-    } else {
-      this.hashes = new Int32Array(slots);
-      this.handles = new Int32Array(slots).fill(EMPTY);
     }
-    this.dropNext();
+    // Whatever was not copied yet (all of it, for a table not prepared) goes over now.
+    this.copyUpTo(this.handles.length);
+    if (this.nextUsed * 2 > slots) {
+      // Churn while it was kept in step left it over half used with tombstones (probes end only
+      // at an empty slot): rebuild into the same resident arrays instead.
+      this.nextHandles.fill(EMPTY);
+      this.copied = this.nextUsed = 0;
+      this.copyUpTo(this.handles.length);
+    }
+    this.handles = this.nextHandles;
+    this.hashes = this.nextHashes!;
     this.mask = slots - 1;
-    this.size = 0;
-    this.used = 0;
-    for (let i = 0; i < oldHandles.length; i++) {
-      const e = oldHandles[i]!;
-      if (e < 0) continue;
-      let j = oldHashes[i]! & this.mask;
-      while (this.handles[j] !== EMPTY) j = (j + 1) & this.mask;
-      this.handles[j] = e;
-      this.hashes[j] = oldHashes[i]!;
-      this.used++;
-      this.size++;
-    }
+    this.used = this.nextUsed;
+    this.dropNext();
   }
+}
+
+/** The first slot on `hash`'s probe path that holds no live entry (EMPTY, or a TOMBSTONE to reuse). */
+function freeSlot(handles: Int32Array, hash: number): number {
+  const mask = handles.length - 1;
+  let i = hash & mask;
+  while (handles[i]! >= 0) i = (i + 1) & mask;
+  return i;
+}
+
+/**
+ * Empties slot `i` of a table; true when it could become EMPTY (one less slot used), false when it
+ * is left a TOMBSTONE. A slot followed by an empty one ends every probe path through it.
+ */
+function vacate(handles: Int32Array, i: number): boolean {
+  if (handles[(i + 1) & (handles.length - 1)] === EMPTY) {
+    handles[i] = EMPTY;
+    return true;
+  }
+  handles[i] = TOMBSTONE;
+  return false;
 }
 
 /**
