@@ -89,12 +89,23 @@ function benchmark(port: number, clients: number, pipeline: number, size: number
   ], { timeout: 300_000 });
   const out = r.stdout.toString();
   if (r.exitCode !== 0) throw new Error(`redis-benchmark failed (${r.exitCode}): ${r.stderr}`);
+  const csv = csvRows(out);
   const rows: Record<string, Sample> = {};
+  for (const test of ["SET", "GET"]) {
+    const cells = csv.get(test);
+    if (!cells) throw new Error(`unexpected redis-benchmark output:\n${out}`);
+    rows[test] = { rps: Number(cells[1]), p99: Number(cells[6]) };
+  }
+  return rows;
+}
+
+/** redis-benchmark --csv output as its rows' cells (unquoted), by test name. */
+function csvRows(out: string): Map<string, string[]> {
+  const rows = new Map<string, string[]>();
   for (const line of out.split("\n")) {
     const cells = line.split(",").map((c) => c.replace(/"/g, ""));
-    if (cells[0] === "SET" || cells[0] === "GET") rows[cells[0]] = { rps: Number(cells[1]), p99: Number(cells[6]) };
+    if (cells.length > 1) rows.set(cells[0]!, cells);
   }
-  if (!rows.SET || !rows.GET) throw new Error(`unexpected redis-benchmark output:\n${out}`);
   return rows;
 }
 
@@ -120,11 +131,9 @@ async function worstReply(kind: Kind, port: number, snapshot: boolean): Promise<
   }
   const out = await new Response(bench.stdout).text();
   await bench.exited;
-  for (const line of out.split("\n")) {
-    const cells = line.split(",").map((c) => c.replace(/"/g, ""));
-    if (cells[0] === "SET") return Number(cells[7]);
-  }
-  throw new Error(`unexpected redis-benchmark output:\n${out}`);
+  const cells = csvRows(out).get("SET");
+  if (!cells) throw new Error(`unexpected redis-benchmark output:\n${out}`);
+  return Number(cells[7]);
 }
 
 interface Loaded {
