@@ -183,7 +183,7 @@ export class Keyspace {
 
   /** End of tick: frees become reusable, and the index takes one small step towards its next size. */
   endOfTick(): void {
-    this.st.arena.flushFrees();
+    this.flushFrees();
     this.st.table.warmStep();
   }
 
