@@ -401,12 +401,15 @@ test("size is right while the view emits saved old values", () => {
   expect(got.sort()).toEqual(["a=1", "b=2"]);
 });
 
-// The index rehashes (grows) in the middle of a view: the walk starts over and still emits every
-// start-time key exactly once, as it was.
-test("a rehash during the view: every start key once, as at the start", () => {
+/**
+ * A view of `startKeys` keys walked `perCall` entries at a time while the keyspace grows by
+ * `newPerRound` keys per step (and a start key is changed and another deleted), with
+ * Keyspace.endOfTick between steps when `ticks`. Returns what the view emitted.
+ */
+function viewWhileGrowing(startKeys: number, perCall: number, newPerRound: number, ticks: boolean) {
   const ks = new Keyspace();
   const start = new Map<string, number>();
-  for (let i = 0; i < 700; i++) {
+  for (let i = 0; i < startKeys; i++) {
     ks.set(`s${i}`, new Uint8Array([i & 255]));
     start.set(`s${i}`, i & 255);
   }
@@ -414,16 +417,24 @@ test("a rehash during the view: every start key once, as at the start", () => {
   const got = new Map<string, number>();
   let emitted = 0;
   let round = 0;
-  while (ks.snapshotNext(50, (k, v) => {
+  while (ks.snapshotNext(perCall, (k, v) => {
     emitted++;
     got.set(k, v[0]!);
   })) {
-    // New keys (several rehashes as the table grows), and changes to start keys.
-    for (let i = 0; i < 100; i++) ks.set(`n${round}:${i}`, new Uint8Array([9]));
+    for (let i = 0; i < newPerRound; i++) ks.set(`n${round}:${i}`, new Uint8Array([9]));
     ks.set(`s${round * 7}`, new Uint8Array([200]));
     ks.delete(`s${round * 7 + 1}`);
+    if (ticks) ks.endOfTick();
     round++;
   }
+  return { ks, start, got, emitted, round };
+}
+
+// The index rehashes (grows) in the middle of a view: the walk starts over and still emits every
+// start-time key exactly once, as it was.
+test("a rehash during the view: every start key once, as at the start", () => {
+  // New keys: several rehashes as the table grows.
+  const { start, got, emitted, round } = viewWhileGrowing(700, 50, 100, false);
   expect(round).toBeGreaterThan(3);
   expect(emitted).toBe(start.size);
   expect(got).toEqual(start);
@@ -432,26 +443,7 @@ test("a rehash during the view: every start key once, as at the start", () => {
 // The same with ticks between the walk's steps, so the index grows the way a server's does: the
 // doubled table is prepared and filled in slices (kept in step with the writes), then switched to.
 test("growth prepared between ticks during the view: every start key once, as at the start", () => {
-  const ks = new Keyspace();
-  const start = new Map<string, number>();
-  for (let i = 0; i < 25_000; i++) {
-    ks.set(`s${i}`, new Uint8Array([i & 255]));
-    start.set(`s${i}`, i & 255);
-  }
-  ks.beginSnapshot();
-  const got = new Map<string, number>();
-  let emitted = 0;
-  let round = 0;
-  while (ks.snapshotNext(200, (k, v) => {
-    emitted++;
-    got.set(k, v[0]!);
-  })) {
-    for (let i = 0; i < 300; i++) ks.set(`n${round}:${i}`, new Uint8Array([9]));
-    ks.set(`s${round * 7}`, new Uint8Array([200]));
-    ks.delete(`s${round * 7 + 1}`);
-    ks.endOfTick();
-    round++;
-  }
+  const { ks, start, got, emitted, round } = viewWhileGrowing(25_000, 200, 300, true);
   expect(ks.size).toBeGreaterThan(49_152); // past 3/4 of 64k slots: the switch happened during the view
   expect(emitted).toBe(start.size);
   expect(got).toEqual(start);
