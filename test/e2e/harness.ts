@@ -4,36 +4,24 @@
 // (cleanUp, registered as a global afterAll by test/preload.ts: bun test fires no process "exit").
 
 import type { Subprocess } from "bun";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const BINARY = join(ROOT, "microdb");
 export const CLIENT_LINK = join(ROOT, "client");
 
 const started = new Set<Subprocess>();
-const dirs: string[] = [];
 
-/** Kills every server still running and removes every temp directory made here. */
+export { tempDir };
+
+/** Kills every server still running and removes every temp directory made by tempDir. */
 export async function cleanUp(): Promise<void> {
   for (const p of started) p.kill("SIGKILL");
   await Promise.all([...started].map((p) => p.exited));
   // A suite run would otherwise leave a data directory per server behind in /tmp.
-  for (const d of dirs.splice(0)) {
-    try {
-      rmSync(d, { recursive: true, force: true });
-    } catch {
-      // still in use (a mount): leave it rather than fail the run
-    }
-  }
-}
-
-/** A new temp directory, removed by cleanUp after the run. */
-export function tempDir(prefix = "microdb-test-"): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
+  removeTempDirs();
 }
 
 export interface ServerOptions {

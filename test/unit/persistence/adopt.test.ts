@@ -2,9 +2,8 @@
 // stream offset lands, then the log starts there; writes meanwhile are held, logged once (in the
 // snapshot or in the log, never both) and recovered exactly.
 
-import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultConfig } from "../../../src/config.ts";
 import { AOF_FILE, AOF_NEXT } from "../../../src/persistence/aof.ts";
@@ -14,17 +13,7 @@ import { SNAPSHOT_FILE } from "../../../src/persistence/snapshot.ts";
 import { Op } from "../../../src/protocol/binary.ts";
 import { digest } from "../../../src/store/digest.ts";
 import { Keyspace } from "../../../src/store/keyspace.ts";
-
-const roots: string[] = [];
-afterAll(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "microdb-adopt-"));
-  roots.push(d);
-  return d;
-}
+import { tempDir } from "../../support/temp-dir.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -2,28 +2,24 @@
 // an fsync runs are held and written as one batch just before the next fsync; other policies write
 // every tick), the fsync before a cut, and the switch to appendonly.aof.next at a cut.
 
-import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AOF_FILE, AOF_HEADER, AOF_NEXT, Aof, readAofHeader, type AofStart } from "../../../src/persistence/aof.ts";
-import { readFileSync } from "node:fs";
 import { recordSize } from "../../../src/persistence/record.ts";
 import { Op } from "../../../src/protocol/binary.ts";
+import { tempDir } from "../../support/temp-dir.ts";
 
 const FRESH: AofStart = { file: AOF_FILE, base: 0, size: 0, exists: false };
 const VALUE = new Uint8Array([1, 2, 3]);
 const ONE = recordSize(2, VALUE.length);
 
-const roots: string[] = [];
-afterAll(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "microdb-aof-"));
-  roots.push(d);
-  return d;
+/** One tick per key: the key's record appended, then the end of the tick. */
+function ticks(aof: Aof, ...keys: string[]): void {
+  for (const k of keys) {
+    aof.append(Op.SET, k, VALUE);
+    aof.endOfTick();
+  }
 }
 
 function fileBytes(dir: string): number {
@@ -33,14 +29,10 @@ function fileBytes(dir: string): number {
 test("always: ticks that end during an fsync are written together before the next fsync", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "always", FRESH);
-  aof.append(Op.SET, "k1", VALUE);
-  aof.endOfTick(); // written, fsync started
+  ticks(aof, "k1"); // written, fsync started
   expect(fileBytes(dir)).toBe(ONE);
   // The fsync's callback cannot run before this synchronous code yields, so it is still running.
-  aof.append(Op.SET, "k2", VALUE);
-  aof.endOfTick();
-  aof.append(Op.SET, "k3", VALUE);
-  aof.endOfTick();
+  ticks(aof, "k2", "k3");
   expect(fileBytes(dir)).toBe(ONE);
   expect(aof.writtenPosition).toBe(ONE);
 
@@ -53,10 +45,7 @@ test("always: ticks that end during an fsync are written together before the nex
 test("always: the held batch is written and its fsync started before the replies of the last one go", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "always", FRESH);
-  aof.append(Op.SET, "k1", VALUE);
-  aof.endOfTick();
-  aof.append(Op.SET, "k2", VALUE);
-  aof.endOfTick();
+  ticks(aof, "k1", "k2");
   let seenAtReply = -1;
   const first = new Promise<void>((done) =>
     aof.whenDurable(ONE, () => {
@@ -73,10 +62,7 @@ test("always: the held batch is written and its fsync started before the replies
 test("always: close writes and fsyncs records held behind a running fsync", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "always", FRESH);
-  aof.append(Op.SET, "k1", VALUE);
-  aof.endOfTick();
-  aof.append(Op.SET, "k2", VALUE);
-  aof.endOfTick();
+  ticks(aof, "k1", "k2");
   await aof.close();
   expect(fileBytes(dir)).toBe(2 * ONE);
   expect(aof.durable).toBe(2 * ONE);
@@ -85,10 +71,7 @@ test("always: close writes and fsyncs records held behind a running fsync", asyn
 test("everysec: every tick's batch is written at the end of its tick", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "everysec", FRESH);
-  aof.append(Op.SET, "k1", VALUE);
-  aof.endOfTick();
-  aof.append(Op.SET, "k2", VALUE);
-  aof.endOfTick();
+  ticks(aof, "k1", "k2");
   expect(fileBytes(dir)).toBe(2 * ONE);
   expect(aof.writtenPosition).toBe(2 * ONE);
   await aof.close();
@@ -97,8 +80,7 @@ test("everysec: every tick's batch is written at the end of its tick", async () 
 test("everysec: syncWritten fsyncs what is written, without a reply waiting for it", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "everysec", FRESH);
-  aof.append(Op.SET, "k1", VALUE);
-  aof.endOfTick();
+  ticks(aof, "k1");
   expect(aof.writtenPosition).toBe(ONE);
   expect(aof.durable).toBe(0);
   await aof.syncWritten();

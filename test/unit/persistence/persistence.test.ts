@@ -1,26 +1,18 @@
 // Persistence's snapshot turn-taking: a snapshot waits for any point-in-time view to end, then for
 // the fsync before its cut, and a replica's full sync may take the view during that fsync.
 
-import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { expect, test } from "bun:test";
 import { defaultConfig } from "../../../src/config.ts";
 import { AOF_FILE } from "../../../src/persistence/aof.ts";
 import { Persistence } from "../../../src/persistence/persistence.ts";
 import { Op } from "../../../src/protocol/binary.ts";
 import { Keyspace } from "../../../src/store/keyspace.ts";
-
-const roots: string[] = [];
-afterAll(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
+import { tempDir } from "../../support/temp-dir.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 test("SAVE waits its turn when a full sync takes the view during the fsync before the cut", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "microdb-persistence-"));
-  roots.push(dir);
+  const dir = tempDir();
   const ks = new Keyspace();
   for (let i = 0; i < 1000; i++) ks.set(`k${i}`, bytes(`v${i}`));
   const config = { ...defaultConfig(), appendfsync: "everysec" as const, snapshot_commands: 0, snapshot_interval: 0 };

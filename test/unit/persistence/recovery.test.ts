@@ -1,8 +1,7 @@
 // Start-up recovery over data directories made by the real writers (Aof, saveSnapshot): replay, cuts and their crash states, torn tails, damage, gaps.
 
-import { afterAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AOF_FILE, AOF_HEADER, AOF_NEXT, Aof, encodeAofHeader, readAofHeader, type AofStart } from "../../../src/persistence/aof.ts";
 import { recordSize } from "../../../src/persistence/record.ts";
@@ -11,22 +10,12 @@ import { SNAPSHOT_FILE, SNAPSHOT_HEADER, SNAPSHOT_TMP, SnapshotError, loadSnapsh
 import { Op } from "../../../src/protocol/binary.ts";
 import { Keyspace } from "../../../src/store/keyspace.ts";
 import { Rng, xorshiftBytes } from "../../support/rng.ts";
+import { tempDir } from "../../support/temp-dir.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 const FRESH: AofStart = { file: AOF_FILE, base: 0, size: 0, exists: false };
-
-const roots: string[] = [];
-afterAll(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "microdb-recovery-"));
-  roots.push(d);
-  return d;
-}
 
 /** A copy of `src` as it is right now: the state a crash at this moment leaves. */
 function copyDir(src: string): string {
