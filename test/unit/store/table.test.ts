@@ -9,11 +9,26 @@ import { EMPTY, Table } from "../../../src/store/table.ts";
 /** A well-spread hash for entry k (the table takes hashes as given). */
 const hashOf = (k: number) => Math.imul(k + 1, 0x9e3779b1) | 0;
 
-function find(t: Table, h: number, handle: number): boolean {
+/** The slot holding `handle` (inserted with hash h), or -1. */
+function slotOf(t: Table, h: number, handle: number): number {
   for (let i = h & t.mask; t.handles[i] !== EMPTY; i = (i + 1) & t.mask) {
-    if (t.handles[i] === handle && t.hashes[i] === h) return true;
+    if (t.handles[i] === handle && t.hashes[i] === h) return i;
   }
-  return false;
+  return -1;
+}
+
+function find(t: Table, h: number, handle: number): boolean {
+  return slotOf(t, h, handle) >= 0;
+}
+
+/** Removes entry k (must be present). */
+function remove(t: Table, k: number): void {
+  t.removeAt(slotOf(t, hashOf(k), k));
+}
+
+/** Replaces entry k's handle with `to` (same hash). */
+function replace(t: Table, k: number, to: number): void {
+  t.replaceAt(slotOf(t, hashOf(k), k), to);
 }
 
 function fill(t: Table, from: number, to: number): void {
@@ -69,15 +84,7 @@ test("a table that is mostly tombstones is rebuilt at the same size, without a p
   const t = new Table(n);
   fill(t, 0, 700);
   // Remove most entries: their slots become tombstones (used stays high, size drops).
-  for (let k = 0; k < 500; k++) {
-    const h = hashOf(k);
-    for (let i = h & t.mask; ; i = (i + 1) & t.mask) {
-      if (t.handles[i] === k) {
-        t.removeAt(i);
-        break;
-      }
-    }
-  }
+  for (let k = 0; k < 500; k++) remove(t, k);
   t.warmStep();
   expect(t.preparing.slots).toBe(0);
 });
@@ -102,22 +109,6 @@ test("a table that stops growing lets its prepared arrays go after 10 s, and pre
   expect(t.handles.length).toBe(2 * n);
   expectAll(t, count);
 });
-
-/** Removes entry k (must be present). */
-function remove(t: Table, k: number): void {
-  const h = hashOf(k);
-  for (let i = h & t.mask; ; i = (i + 1) & t.mask) {
-    if (t.handles[i] === k) return t.removeAt(i);
-  }
-}
-
-/** Replaces entry k's handle with `to` (same hash). */
-function replace(t: Table, k: number, to: number): void {
-  const h = hashOf(k);
-  for (let i = h & t.mask; ; i = (i + 1) & t.mask) {
-    if (t.handles[i] === k) return t.replaceAt(i, to);
-  }
-}
 
 test("entries are copied in slices and changes on both sides of the copy cursor are kept in step", () => {
   const n = 64 * 1024;
