@@ -23,10 +23,17 @@ export interface RespSink {
   onCommand(args: Args): boolean;
   /** Framing is lost: the reader is dead; reply with `message` and close. */
   onProtocolError(message: string): void;
+  /**
+   * The keys (second arguments) of the first whole commands of a read, before any of them runs:
+   * kb[starts[k], starts[k] + lens[k]) for k < n (n >= 2). Called for pipelined reads only.
+   */
+  prefetch?(kb: Uint8Array, starts: Int32Array, lens: Int32Array, n: number): void;
 }
 
 const INCOMPLETE = -1;
 const DEAD = -2;
+/** Keys handed to RespSink.prefetch per read, at most. */
+const PREFETCH_MAX = 32;
 
 export class RespReader {
   private readonly held = new PendingBytes();
@@ -49,6 +56,8 @@ export class RespReader {
   private readonly mbLens: number[] = [];
   /** The held command's exact size while a large bulk in it is incomplete, else 0. */
   private capAt = 0;
+  private readonly keyStarts = new Int32Array(PREFETCH_MAX);
+  private readonly keyLens = new Int32Array(PREFETCH_MAX);
 
   constructor(private readonly maxBulk: number, private readonly sink: RespSink) {}
 
@@ -67,6 +76,7 @@ export class RespReader {
   feed(chunk: Uint8Array): void {
     if (this.dead) return;
     if (this.held.len === 0 && !this.paused) {
+      if (this.sink.prefetch !== undefined) this.findKeys(chunk, 0, chunk.length);
       const stop = this.run(chunk, 0, chunk.length);
       if (!this.dead) this.append(chunk, stop, chunk.length - stop);
       return;
@@ -80,6 +90,7 @@ export class RespReader {
       this.consume(this.run(this.held.buf, 0, this.held.len));
       if (this.dead) return;
       if (this.held.len === 0 && !this.paused) {
+        if (this.sink.prefetch !== undefined) this.findKeys(chunk, pos, chunk.length);
         const stop = this.run(chunk, pos, chunk.length);
         if (!this.dead) this.append(chunk, stop, chunk.length - stop);
         return;
@@ -87,6 +98,7 @@ export class RespReader {
     }
     this.append(chunk, pos, chunk.length - pos);
     if (this.paused || this.held.len < this.need) return;
+    if (this.sink.prefetch !== undefined) this.findKeys(this.held.buf, 0, this.held.len);
     this.consume(this.run(this.held.buf, 0, this.held.len));
   }
 
@@ -109,6 +121,44 @@ export class RespReader {
       }
     }
     return pos;
+  }
+
+  /**
+   * Pipelining: finds the keys of the first whole commands of a read (plain arrays of at most 8
+   * short bulks; anything else ends the search) and passes them to the sink before any command
+   * runs. Looking them all up first lets the CPU wait for their cache misses together rather than
+   * one command at a time: at -P 16 the index and entry misses were most of a GET's own time.
+   * Only a hint: the parse that follows checks everything again.
+   */
+  private findKeys(b: Uint8Array, pos: number, end: number): void {
+    const starts = this.keyStarts, lens = this.keyLens;
+    let n = 0;
+    scan: while (n < PREFETCH_MAX && pos < end && b[pos] === 0x2a /* * */) {
+      let p = pos + 1;
+      const count = b[p]! - 0x30;
+      if (count < 2 || count > 8 || b[p + 1] !== 0x0d) break;
+      p += 3;
+      for (let i = 0; i < count; i++) {
+        if (b[p] !== 0x24 /* $ */) break scan;
+        let len = 0;
+        let c = b[++p]!;
+        for (let digits = 0; c >= 0x30 && c <= 0x39; c = b[++p]!) {
+          if (++digits > 9) break scan;
+          len = len * 10 + c - 0x30;
+        }
+        if (c !== 0x0d) break scan;
+        p += 2;
+        if (i === 1) {
+          starts[n] = p;
+          lens[n] = len;
+        }
+        p += len + 2;
+        if (p > end) break scan;
+      }
+      n++;
+      pos = p;
+    }
+    if (n >= 2) this.sink.prefetch!(b, starts, lens, n);
   }
 
   /** Parses one command at `pos`; returns the position after it, INCOMPLETE or DEAD. */

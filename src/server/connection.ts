@@ -224,6 +224,10 @@ export class Connection implements RequestSink, RespSink, Session, StreamTarget 
     return this.dispatch(lookupCommand(args), args);
   }
 
+  prefetch(kb: Uint8Array, starts: Int32Array, lens: Int32Array, n: number): void {
+    this.host.context.keyspace.prefetch(kb, starts, lens, n);
+  }
+
   onProtocolError(message: string): void {
     this.reply!.error(ErrorCode.BAD_MAGIC, message);
     this.closing = true;

@@ -136,6 +136,8 @@ export class Keyspace {
   /** A string key's bytes while it is looked up or emitted from a saved entry, and the hash of the last key looked up. */
   private readonly keyBuf = new Uint8Array(256);
   private lastHash = 0;
+  private readonly prefetched = new Int32Array(32);
+  private prefetchSink = 0;
   /** Where the last successful peek() found its value: hitBuf[hitOff, hitOff + hitLen). */
   hitBuf: Uint8Array = new Uint8Array(0);
   hitOff = 0;
@@ -500,6 +502,32 @@ export class Keyspace {
   private endSnapshot(): void {
     this.snap = null;
     for (const wake of this.snapIdle.splice(0)) wake();
+  }
+
+  /**
+   * Reads the home slot and entry of each key kb[starts[k], starts[k] + lens[k]), k < n, so that
+   * the lookups that follow find them in cache: loads of different keys, issued back to back,
+   * miss in parallel. Changes nothing.
+   */
+  prefetch(kb: Uint8Array, starts: Int32Array, lens: Int32Array, n: number): void {
+    const table = this.st.table;
+    const hashes = table.hashes;
+    const handles = table.handles;
+    const mask = table.mask;
+    const found = this.prefetched;
+    let sink = 0;
+    for (let k = 0; k < n; k++) {
+      const i = hashBytes(kb, starts[k]!, lens[k]!, this.seed) & mask;
+      found[k] = handles[i]!;
+      sink ^= hashes[i]!;
+    }
+    const arena = this.st.arena;
+    for (let k = 0; k < n; k++) {
+      const e = found[k]!;
+      if (e >= 0) sink ^= arena.page(e)[arena.offset(e) + E_KLEN]!;
+    }
+    // Kept, so the loads are not optimised away.
+    this.prefetchSink = sink;
   }
 
   /** The slot holding `key`, expired or not, or -1; leaves the key's hash in lastHash. */

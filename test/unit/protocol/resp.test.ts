@@ -670,3 +670,105 @@ test("an inline line with a NUL ends there (sdssplitargs walks a C string) and n
   expect(splitInline(new Uint8Array([0x61, 0x20, 0x62, 0x00, 0x63]))!.map((a) => Buffer.from(a).toString())).toEqual(["a", "b"]);
   expect(splitInline(new Uint8Array([0x00, 0x61]))).toEqual([]);
 });
+
+/** Records each prefetch call's keys, and checks that the commands that follow carry them in order. */
+class PrefetchRecorder extends Recorder {
+  readonly calls: string[][] = [];
+  /** Commands already delivered when each prefetch call came. */
+  readonly callAt: number[] = [];
+  private due: Uint8Array[] = [];
+  readonly problems: string[] = [];
+  prefetch(kb: Uint8Array, starts: Int32Array, lens: Int32Array, n: number): void {
+    if (this.due.length > 0) this.problems.push(`prefetch while ${this.due.length} announced keys are still due`);
+    this.due = [];
+    for (let k = 0; k < n; k++) this.due.push(kb.slice(starts[k]!, starts[k]! + lens[k]!));
+    this.calls.push(this.due.map((x) => Buffer.from(x).toString("latin1")));
+    this.callAt.push(this.commands.length);
+  }
+  override onCommand(args: Args): boolean {
+    const want = this.due.shift();
+    if (want !== undefined && (args.length < 2 || !same(args.bytes(1), want))) {
+      this.problems.push(`command #${this.commands.length}: key ${show(copyArgs(args))} was announced as ${show([want])}`);
+    }
+    return super.onCommand(args);
+  }
+}
+
+describe("RespReader: keys of a pipelined read are announced before its commands run", () => {
+  const gets = (n: number, from = 0) => cat(...Array.from({ length: n }, (_, i) => multibulk("GET", `key:${from + i}`)));
+
+  test("a read of whole commands: every key, in order, once, before the first command", () => {
+    const rec = new PrefetchRecorder();
+    const r = new RespReader(MAX_BULK, rec);
+    r.feed(cat(multibulk("SET", "a", "1"), multibulk("GET", "\xff\x00b\r\n"), multibulk("SET", "", BINARY, "EX", "10")));
+    expect(rec.calls).toEqual([["a", "\xff\x00b\r\n", ""]]);
+    expect(rec.callAt).toEqual([0]);
+    expect(rec.commands.length).toBe(3);
+    expect(rec.problems).toEqual([]);
+  });
+
+  test("one command per read, or the first not a plain small array: no call", () => {
+    const rec = new PrefetchRecorder();
+    const r = new RespReader(MAX_BULK, rec);
+    r.feed(multibulk("GET", "a"));
+    r.feed(cat(b("GET a\r\n"), gets(3)));
+    r.feed(cat(multibulk("PING"), gets(3)));
+    r.feed(cat(multibulk("MSET", "a", "1", "b", "2", "c", "3", "d", "4"), gets(3)));
+    expect(rec.calls).toEqual([]);
+    expect(rec.commands.length).toBe(13);
+    expect(rec.errors).toEqual([]);
+  });
+
+  test("the search stops at the first command that is incomplete, inline or malformed", () => {
+    const rec = new PrefetchRecorder();
+    const r = new RespReader(MAX_BULK, rec);
+    const whole = gets(2);
+    const next = multibulk("GET", "key:2");
+    r.feed(cat(whole, next.subarray(0, next.length - 1)));
+    r.feed(cat(next.subarray(next.length - 1), gets(2, 3), b("GET x\r\n"), gets(2, 5)));
+    r.feed(cat(gets(2, 7), b("*2\r\n$3\r\nGET\r\n$1x\r\n")));
+    expect(rec.calls).toEqual([["key:0", "key:1"], ["key:2", "key:3", "key:4"], ["key:7", "key:8"]]);
+    expect(rec.commands.map((c) => Buffer.from(c[1] ?? new Uint8Array()).toString("latin1"))).toEqual(
+      ["key:0", "key:1", "key:2", "key:3", "key:4", "x", "key:5", "key:6", "key:7", "key:8"],
+    );
+    expect(rec.errors).toEqual(["ERR Protocol error: invalid bulk length"]);
+    expect(rec.problems).toEqual([]);
+  });
+
+  test("at most 32 keys per read; the commands after them run as usual", () => {
+    const rec = new PrefetchRecorder();
+    const r = new RespReader(MAX_BULK, rec);
+    r.feed(gets(50));
+    expect(rec.calls.length).toBe(1);
+    expect(rec.calls[0]).toEqual(Array.from({ length: 32 }, (_, i) => `key:${i}`));
+    expect(rec.commands.length).toBe(50);
+    expect(rec.problems).toEqual([]);
+  });
+
+  test("the mixed stream in random chunkings, through an overwritten read buffer: announced keys are the next commands' keys", () => {
+    const random = rng(7);
+    const getWires = (n: number) => Array.from({ length: n }, (_, i) => multibulk("GET", `key:${i}`));
+    const wires = [...PIECES.map((p) => p[0]), ...getWires(40), ...PIECES.map((p) => p[0]), ...getWires(5)];
+    const stream = cat(...wires);
+    const ends: number[] = [];
+    wires.reduce((at, w) => (ends.push(at + w.length), at + w.length), 0);
+    const expected = [...EXPECTED, ...Array.from({ length: 40 }, (_, i) => [b("GET"), b(`key:${i}`)]), ...EXPECTED, ...Array.from({ length: 5 }, (_, i) => [b("GET"), b(`key:${i}`)])];
+    let calls = 0;
+    for (let run = 0; run < 60; run++) {
+      // Cuts anywhere, and cuts between commands (where a read of whole commands starts).
+      const cuts = new Set<number>([stream.length]);
+      for (let i = 0; i < 12; i++) {
+        cuts.add(random() < 0.5 ? 1 + Math.floor(random() * (stream.length - 1)) : ends[Math.floor(random() * ends.length)]!);
+      }
+      const sizes: number[] = [];
+      [...cuts].sort((x, y) => x - y).reduce((at, cut) => (sizes.push(cut - at), cut), 0);
+      const rec = new PrefetchRecorder();
+      feedScratch(stream, sizes, rec);
+      expect(rec.problems).toEqual([]);
+      expect(rec.errors).toEqual([]);
+      expect(rec.commands.length).toBe(expected.length);
+      calls += rec.calls.length;
+    }
+    expect(calls).toBeGreaterThan(60);
+  });
+});

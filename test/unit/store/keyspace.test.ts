@@ -46,3 +46,25 @@ test("a large value is stored as a copy even when given as a Buffer view", () =>
   expect(got.every((b) => b === 7)).toBe(true);
   expect(got.buffer).not.toBe(chunk.buffer);
 });
+
+test("prefetch reads and changes nothing: present, absent, deleted and empty keys look up the same after it", () => {
+  const ks = new Keyspace();
+  for (let i = 0; i < 2000; i++) ks.set(`k${i}`, new Uint8Array([i & 0xff]));
+  for (let i = 0; i < 2000; i += 3) ks.delete(`k${i}`);
+  const keys = ["k1", "k3", "k4000", "", "k1999", "k0"];
+  const wire = new TextEncoder().encode(keys.join(""));
+  const starts = new Int32Array(32);
+  const lens = new Int32Array(32);
+  let at = 0;
+  keys.forEach((k, i) => {
+    starts[i] = at;
+    lens[i] = k.length;
+    at += k.length;
+  });
+  const before = keys.map((k) => ks.get(k));
+  const size = ks.size;
+  ks.prefetch(wire, starts, lens, keys.length);
+  expect(keys.map((k) => ks.get(k))).toEqual(before);
+  expect(before.map((v) => v?.[0] ?? null)).toEqual([1, null, null, null, 1999 & 0xff, null]);
+  expect(ks.size).toBe(size);
+});
