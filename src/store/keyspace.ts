@@ -136,6 +136,7 @@ export class Keyspace {
   /** A string key's bytes while it is looked up or emitted from a saved entry, and the hash of the last key looked up. */
   private readonly keyBuf = new Uint8Array(256);
   private lastHash = 0;
+  private readonly prefetchHashes = new Int32Array(32);
   private readonly prefetched = new Int32Array(32);
   private prefetchSink = 0;
   /** Where the last successful peek() found its value: hitBuf[hitOff, hitOff + hitLen). */
@@ -505,7 +506,7 @@ export class Keyspace {
   }
 
   /**
-   * Reads the home slot and entry of each key kb[starts[k], starts[k] + lens[k]), k < n, so that
+   * Reads the index slots and the entry of each key kb[starts[k], starts[k] + lens[k]), k < n, so that
    * the lookups that follow find them in cache: loads of different keys, issued back to back,
    * miss in parallel. Changes nothing.
    */
@@ -514,17 +515,31 @@ export class Keyspace {
     const hashes = table.hashes;
     const handles = table.handles;
     const mask = table.mask;
+    const hs = this.prefetchHashes;
     const found = this.prefetched;
+    // In separate short loops, so that the CPU can have many of one loop's misses in flight.
+    for (let k = 0; k < n; k++) hs[k] = hashBytes(kb, starts[k]!, lens[k]!, this.seed);
     let sink = 0;
     for (let k = 0; k < n; k++) {
-      const i = hashBytes(kb, starts[k]!, lens[k]!, this.seed) & mask;
+      const i = hs[k]! & mask;
+      sink ^= handles[i]! ^ hashes[i]!;
+    }
+    for (let k = 0; k < n; k++) {
+      // The first slot of the probe path whose hash matches (or the empty slot that ends it).
+      const h = hs[k]!;
+      let i = h & mask;
+      for (let e = handles[i]!; e !== EMPTY && (e < 0 || hashes[i] !== h); e = handles[i]!) i = (i + 1) & mask;
       found[k] = handles[i]!;
-      sink ^= hashes[i]!;
     }
     const arena = this.st.arena;
     for (let k = 0; k < n; k++) {
       const e = found[k]!;
-      if (e >= 0) sink ^= arena.page(e)[arena.offset(e) + E_KLEN]!;
+      if (e < 0) continue;
+      const b = arena.page(e);
+      const o = arena.offset(e);
+      // The entry's first line, and its last within 64 bytes (a small entry may straddle two).
+      const vlen = readU32(b, o + E_VLEN);
+      sink ^= b[o + E_KEY + b[o + E_KLEN]! + (vlen === OUTSIDE ? 0 : Math.min(vlen, 64)) - 1]!;
     }
     // Kept, so the loads are not optimised away.
     this.prefetchSink = sink;
