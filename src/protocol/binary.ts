@@ -13,6 +13,7 @@
 // frame encoding is used for AOF records and the replication stream.
 
 import { PendingBytes } from "./pending.ts";
+import { KeySpans, PREFETCH_MAX, type KeyPrefetch } from "./prefetch.ts";
 
 export const MAGIC = 0xdb;
 export const PROTOCOL_VERSION = 1;
@@ -191,7 +192,7 @@ export const EMPTY = new Uint8Array(0);
 // Incremental reading (shared buffering for requests and responses)
 
 /** Receives each request frame; views are valid only during the call. Return false to pause. */
-export interface RequestSink {
+export interface RequestSink extends KeyPrefetch {
   onRequest(op: number, buf: Uint8Array, keyStart: number, keyLen: number, valueLen: number): boolean;
   /**
    * A frame refused on its header. fatal: framing is lost and the reader is dead. Otherwise the
@@ -226,6 +227,9 @@ abstract class FrameBuffer {
   /** Parses frames in buf[pos, end); returns where it stopped (an incomplete frame, a pause or death). */
   protected abstract run(buf: Uint8Array, pos: number, end: number): number;
 
+  /** Called before run() parses frames straight from a read. */
+  protected beforeRun(_buf: Uint8Array, _pos: number, _end: number): void {}
+
   /** Bytes held back (an incomplete frame, or unparsed input while paused). */
   get buffered(): number {
     return this.held.len;
@@ -257,6 +261,7 @@ abstract class FrameBuffer {
       }
     }
     if (pos < len) {
+      this.beforeRun(chunk, pos, len);
       const stop = this.run(chunk, pos, len);
       if (!this.dead) this.stash(chunk, stop);
     }
@@ -302,12 +307,31 @@ export interface RequestLimits {
 export class RequestReader extends FrameBuffer {
   protected readonly headerSize = REQUEST_HEADER;
 
+  private readonly keys = new KeySpans();
+
   constructor(private readonly limits: RequestLimits, private readonly sink: RequestSink) {
     super();
   }
 
   feed(chunk: Uint8Array): void {
     this.feedChunk(chunk);
+  }
+
+  /** Pipelining (prefetch.ts): the keys of the first whole, well-formed frames in b[pos, end). */
+  protected override beforeRun(b: Uint8Array, pos: number, end: number): void {
+    if (this.sink.prefetch === undefined) return;
+    const { starts, lens } = this.keys;
+    let n = 0;
+    while (n < PREFETCH_MAX && pos + REQUEST_HEADER <= end && b[pos] === MAGIC && b[pos + 1] === PROTOCOL_VERSION) {
+      const klen = b[pos + 4]!;
+      const next = pos + REQUEST_HEADER + klen + readU32(b, pos + 5);
+      if (next > end || klen === 0) break;
+      starts[n] = pos + REQUEST_HEADER;
+      lens[n] = klen;
+      n++;
+      pos = next;
+    }
+    if (n >= 2) this.sink.prefetch(b, starts, lens, n);
   }
 
   /** Parsing stops after the frame whose onRequest returned false, until resume(). */

@@ -10,6 +10,7 @@
 
 import { Args } from "../commands/args.ts";
 import { PendingBytes } from "./pending.ts";
+import { KeySpans, PREFETCH_MAX, type KeyPrefetch } from "./prefetch.ts";
 
 export const MAX_ARGS = 1024 * 1024;
 export const MAX_INLINE = 64 * 1024;
@@ -18,22 +19,15 @@ const LARGE_BULK = 64 * 1024;
 /** Longest "*<n>\r\n" or "$<n>\r\n" line we accept (sign, 20 digits, CR LF). */
 const MAX_LINE = 24;
 
-export interface RespSink {
+export interface RespSink extends KeyPrefetch {
   /** A whole command; args are views valid during the call only. Return false to pause. */
   onCommand(args: Args): boolean;
   /** Framing is lost: the reader is dead; reply with `message` and close. */
   onProtocolError(message: string): void;
-  /**
-   * The keys (second arguments) of the first whole commands of a read, before any of them runs:
-   * kb[starts[k], starts[k] + lens[k]) for k < n (n >= 2). Called for pipelined reads only.
-   */
-  prefetch?(kb: Uint8Array, starts: Int32Array, lens: Int32Array, n: number): void;
 }
 
 const INCOMPLETE = -1;
 const DEAD = -2;
-/** Keys handed to RespSink.prefetch per read, at most. */
-const PREFETCH_MAX = 32;
 
 export class RespReader {
   private readonly held = new PendingBytes();
@@ -56,8 +50,7 @@ export class RespReader {
   private readonly mbLens: number[] = [];
   /** The held command's exact size while a large bulk in it is incomplete, else 0. */
   private capAt = 0;
-  private readonly keyStarts = new Int32Array(PREFETCH_MAX);
-  private readonly keyLens = new Int32Array(PREFETCH_MAX);
+  private readonly keys = new KeySpans();
 
   constructor(private readonly maxBulk: number, private readonly sink: RespSink) {}
 
@@ -124,14 +117,11 @@ export class RespReader {
   }
 
   /**
-   * Pipelining: finds the keys of the first whole commands of a read (plain arrays of at most 8
-   * short bulks; anything else ends the search) and passes them to the sink before any command
-   * runs. Looking them all up first lets the CPU wait for their cache misses together rather than
-   * one command at a time: at -P 16 the index and entry misses were most of a GET's own time.
-   * Only a hint: the parse that follows checks everything again.
+   * Pipelining (prefetch.ts): the keys, second arguments, of the first whole commands in b[pos,
+   * end). Only plain arrays of 2 to 8 short bulks are looked at; anything else ends the search.
    */
   private findKeys(b: Uint8Array, pos: number, end: number): void {
-    const starts = this.keyStarts, lens = this.keyLens;
+    const { starts, lens } = this.keys;
     let n = 0;
     scan: while (n < PREFETCH_MAX && pos < end && b[pos] === 0x2a /* * */) {
       let p = pos + 1;

@@ -1149,3 +1149,46 @@ describe("RequestReader: early judgement across chunks", () => {
     expect(rec.events.map((e) => (e.kind === "error" ? e.code : -1))).toEqual([ErrorCode.BAD_VERSION]);
   });
 });
+
+/** Records each prefetch call's keys and the frame count when it came. */
+class PrefetchRequestRecorder extends RequestRecorder {
+  readonly calls: { at: number; keys: string[] }[] = [];
+  prefetch(kb: Uint8Array, starts: Int32Array, lens: Int32Array, n: number): void {
+    const keys: string[] = [];
+    for (let k = 0; k < n; k++) keys.push(Buffer.from(kb.subarray(starts[k]!, starts[k]! + lens[k]!)).toString("latin1"));
+    this.calls.push({ at: this.events.length, keys });
+  }
+}
+
+describe("RequestReader: keys of a pipelined read are announced before its frames run", () => {
+  const key = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
+  const get = (k: string) => encodeRequest(Op.GET, key(k), null);
+  const set = (k: string, v: Uint8Array) => encodeRequest(Op.SET, key(k), v);
+
+  test("whole frames: every key in order, once, before the first frame; at most 32", () => {
+    const rec = new PrefetchRequestRecorder();
+    const reader = new RequestReader(SMALL, rec);
+    reader.feed(concat([set("a", pattern(100, 1)), get("\xff\r\n"), get("c")]));
+    reader.feed(concat(Array.from({ length: 40 }, (_, i) => get(`k${i}`))));
+    expect(rec.calls).toEqual([
+      { at: 0, keys: ["a", "\xff\r\n", "c"] },
+      { at: 3, keys: Array.from({ length: 32 }, (_, i) => `k${i}`) },
+    ]);
+    expect(rec.events.length).toBe(43);
+  });
+
+  test("a single frame, a frame without a key, an incomplete frame or bad magic ends the search", () => {
+    const rec = new PrefetchRequestRecorder();
+    const reader = new RequestReader(SMALL, rec);
+    reader.feed(get("x"));
+    reader.feed(concat([encodeRequest(Op.PING, null, null), get("a"), get("b")]));
+    const tail = get("d");
+    reader.feed(concat([get("c1"), get("c2"), tail.subarray(0, 5)]));
+    reader.feed(concat([tail.subarray(5), get("e")]));
+    expect(rec.calls).toEqual([{ at: 4, keys: ["c1", "c2"] }]);
+    expect(rec.events.filter((e) => e.kind === "frame").length).toBe(8);
+    reader.feed(concat([get("f"), get("g"), new Uint8Array([0x00, 1, 0x10, 0, 1, 0, 0, 0, 0, 0x41])]));
+    expect(rec.calls.length).toBe(2);
+    expect(rec.calls[1]!.keys).toEqual(["f", "g"]);
+  });
+});
