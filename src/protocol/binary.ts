@@ -317,9 +317,10 @@ export class RequestReader extends FrameBuffer {
     this.feedChunk(chunk);
   }
 
-  /** Pipelining (prefetch.ts): the keys of the first whole, well-formed frames in b[pos, end). */
+  /** Pipelining (prefetch.ts): the keys of the first whole frames with a key in b[pos, end). */
   protected override beforeRun(b: Uint8Array, pos: number, end: number): void {
-    if (this.sink.prefetch === undefined) return;
+    // While a refused frame's body is being skipped, what follows is not yet a frame boundary.
+    if (this.sink.prefetch === undefined || this.skipLeft > 0) return;
     const { starts, lens } = this.keys;
     let n = 0;
     while (n < PREFETCH_MAX && pos + REQUEST_HEADER <= end && b[pos] === MAGIC && b[pos + 1] === PROTOCOL_VERSION) {

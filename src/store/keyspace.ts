@@ -34,6 +34,7 @@
 
 import { Arena, MAX_BLOCK } from "./arena.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
+import { PREFETCH_MAX } from "../protocol/prefetch.ts";
 import { keyFromBytes, writeKey } from "./keys.ts";
 import { EMPTY, Table } from "./table.ts";
 import { copyBytes, copyOf } from "../bytes.ts";
@@ -136,8 +137,8 @@ export class Keyspace {
   /** A string key's bytes while it is looked up or emitted from a saved entry, and the hash of the last key looked up. */
   private readonly keyBuf = new Uint8Array(256);
   private lastHash = 0;
-  private readonly prefetchHashes = new Int32Array(32);
-  private readonly prefetched = new Int32Array(32);
+  private readonly prefetchHashes = new Int32Array(PREFETCH_MAX);
+  private readonly prefetched = new Int32Array(PREFETCH_MAX);
   private prefetchSink = 0;
   /** Where the last successful peek() found its value: hitBuf[hitOff, hitOff + hitLen). */
   hitBuf: Uint8Array = new Uint8Array(0);
@@ -517,6 +518,7 @@ export class Keyspace {
     const mask = table.mask;
     const hs = this.prefetchHashes;
     const found = this.prefetched;
+    if (n > PREFETCH_MAX) n = PREFETCH_MAX;
     // In separate short loops, so that the CPU can have many of one loop's misses in flight.
     for (let k = 0; k < n; k++) hs[k] = hashBytes(kb, starts[k]!, lens[k]!, this.seed);
     let sink = 0;

@@ -1187,8 +1187,23 @@ describe("RequestReader: keys of a pipelined read are announced before its frame
     reader.feed(concat([tail.subarray(5), get("e")]));
     expect(rec.calls).toEqual([{ at: 4, keys: ["c1", "c2"] }]);
     expect(rec.events.filter((e) => e.kind === "frame").length).toBe(8);
+    const held = get("h");
+    reader.feed(held.subarray(0, 3));
+    reader.feed(concat([held.subarray(3), get("h1"), get("h2")]));
+    expect(rec.calls.at(-1)).toEqual({ at: 9, keys: ["h1", "h2"] });
     reader.feed(concat([get("f"), get("g"), new Uint8Array([0x00, 1, 0x10, 0, 1, 0, 0, 0, 0, 0x41])]));
-    expect(rec.calls.length).toBe(2);
-    expect(rec.calls[1]!.keys).toEqual(["f", "g"]);
+    expect(rec.calls.length).toBe(3);
+    expect(rec.calls[2]!.keys).toEqual(["f", "g"]);
+  });
+
+  test("bytes that are a refused frame's body still being skipped are not searched", () => {
+    const rec = new PrefetchRequestRecorder();
+    const reader = new RequestReader(SMALL, rec);
+    // GET takes no value: this header is refused and its 21 body bytes are skipped as they come.
+    reader.feed(rawRequest({ op: Op.GET, key: key("k"), claimValueLen: 20 }).subarray(0, REQUEST_HEADER));
+    reader.feed(concat([get("a"), get("b"), new Uint8Array(1)]));
+    reader.feed(concat([get("c"), get("d")]));
+    expect(rec.calls).toEqual([{ at: 1, keys: ["c", "d"] }]);
+    expect(rec.events.map((e) => e.kind)).toEqual(["error", "frame", "frame"]);
   });
 });

@@ -735,6 +735,22 @@ describe("RespReader: keys of a pipelined read are announced before its commands
     expect(rec.problems).toEqual([]);
   });
 
+  test("after a large bulk completes, the rest of its read is searched; a pause keeps the announced order", () => {
+    const big = multibulk("SET", "big", BIG);
+    const rec = new PrefetchRecorder(new Set([2]));
+    const r = new RespReader(MAX_BULK, rec);
+    r.feed(big.subarray(0, 1000));
+    r.feed(cat(big.subarray(1000), gets(4)));
+    expect(rec.calls).toEqual([["key:0", "key:1", "key:2", "key:3"]]);
+    expect(rec.callAt).toEqual([1]);
+    expect(r.isPaused).toBe(true);
+    expect(rec.commands.length).toBe(3);
+    r.resume();
+    expect(rec.commands.length).toBe(5);
+    expect(rec.commands[4]).toEqual([b("GET"), b("key:3")]);
+    expect(rec.problems).toEqual([]);
+  });
+
   test("at most 32 keys per read; the commands after them run as usual", () => {
     const rec = new PrefetchRecorder();
     const r = new RespReader(MAX_BULK, rec);
