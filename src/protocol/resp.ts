@@ -11,6 +11,7 @@
 import { Args } from "../commands/args.ts";
 import { PendingBytes } from "./pending.ts";
 import { KeySpans, PREFETCH_MAX, type KeyPrefetch } from "./prefetch.ts";
+import { MAX_KEY } from "./binary.ts";
 
 export const MAX_ARGS = 1024 * 1024;
 export const MAX_INLINE = 64 * 1024;
@@ -118,7 +119,8 @@ export class RespReader {
 
   /**
    * Pipelining (prefetch.ts): the keys, second arguments, of the first whole commands in b[pos,
-   * end). Only plain arrays of 2 to 8 short bulks are looked at; anything else ends the search.
+   * end). Only plain arrays of 2 to 8 bulks whose second is at most MAX_KEY bytes are looked at;
+   * anything else ends the search.
    */
   private findKeys(b: Uint8Array, pos: number, end: number): void {
     const { starts, lens } = this.keys;
@@ -139,6 +141,8 @@ export class RespReader {
         if (c !== 0x0d) break scan;
         p += 2;
         if (i === 1) {
+          // Not a key (keys are at most MAX_KEY bytes): no point hashing it.
+          if (len > MAX_KEY) break scan;
           starts[n] = p;
           lens[n] = len;
         }

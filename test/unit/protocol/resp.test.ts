@@ -707,15 +707,20 @@ describe("RespReader: keys of a pipelined read are announced before its commands
     expect(rec.problems).toEqual([]);
   });
 
-  test("one command per read, or the first not a plain small array: no call", () => {
+  test("one command per read, or the first not a plain small array with a key-sized second argument: no call", () => {
     const rec = new PrefetchRecorder();
     const r = new RespReader(MAX_BULK, rec);
     r.feed(multibulk("GET", "a"));
     r.feed(cat(b("GET a\r\n"), gets(3)));
     r.feed(cat(multibulk("PING"), gets(3)));
     r.feed(cat(multibulk("MSET", "a", "1", "b", "2", "c", "3", "d", "4"), gets(3)));
+    r.feed(cat(multibulk("ECHO", "x".repeat(256)), gets(3)));
     expect(rec.calls).toEqual([]);
-    expect(rec.commands.length).toBe(13);
+    expect(rec.commands.length).toBe(17);
+    // A second argument too long to be a key ends the search after the keys before it.
+    r.feed(cat(gets(2), multibulk("ECHO", "x".repeat(256)), gets(2)));
+    expect(rec.calls).toEqual([["key:0", "key:1"]]);
+    expect(rec.problems).toEqual([]);
     expect(rec.errors).toEqual([]);
   });
 
