@@ -35,6 +35,18 @@ function fill(t: Table, from: number, to: number): void {
   for (let k = from; k < to; k++) t.insert(hashOf(k), k);
 }
 
+/** A table of n slots, 5/8 used (entries 0 ..< 5n/8): where warmStep starts preparing. */
+function fiveEighthsFull(n: number): Table {
+  const t = new Table(n);
+  fill(t, 0, (n * 5) / 8);
+  return t;
+}
+
+/** Steps until every entry is copied into the prepared table (the switch then copies nothing). */
+function copyAll(t: Table): void {
+  while (t.preparing.copied < t.handles.length) t.warmStep();
+}
+
 function expectAll(t: Table, count: number): void {
   let missing = 0;
   for (let k = 0; k < count; k++) if (!find(t, hashOf(k), k)) missing++;
@@ -51,8 +63,7 @@ test("below 5/8 used, warmStep prepares nothing", () => {
 
 test("past 5/8, warmStep prepares the doubled table in steps; the rebuild adopts it", () => {
   const n = 64 * 1024;
-  const t = new Table(n);
-  fill(t, 0, (n * 5) / 8);
+  const t = fiveEighthsFull(n);
   t.warmStep();
   expect(t.preparing.slots).toBe(2 * n);
   expect(t.preparing.warmed).toBeGreaterThan(0);
@@ -67,8 +78,7 @@ test("past 5/8, warmStep prepares the doubled table in steps; the rebuild adopts
 
 test("a rebuild before the warm-up finished writes the rest itself", () => {
   const n = 64 * 1024;
-  const t = new Table(n);
-  fill(t, 0, (n * 5) / 8);
+  const t = fiveEighthsFull(n);
   t.warmStep(); // one slice only
   const count = (n * 3) / 4 + 1;
   fill(t, (n * 5) / 8, count);
@@ -91,8 +101,7 @@ test("a table that is mostly tombstones is rebuilt at the same size, without a p
 
 test("a table that stops growing lets its prepared arrays go after 10 s, and prepares again when it grows", () => {
   const n = 64 * 1024;
-  const t = new Table(n);
-  fill(t, 0, (n * 5) / 8);
+  const t = fiveEighthsFull(n);
   t.warmStep(1_000);
   expect(t.preparing.slots).toBe(2 * n);
   t.warmStep(6_000); // no growth for 5 s: kept
@@ -150,9 +159,8 @@ test("entries are copied in slices and changes on both sides of the copy cursor 
 
 test("a full copy before the switch: the switch has nothing left to copy", () => {
   const n = 16 * 1024;
-  const t = new Table(n);
-  fill(t, 0, (n * 5) / 8);
-  while (t.preparing.copied < n) t.warmStep();
+  const t = fiveEighthsFull(n);
+  copyAll(t);
   const count = (n * 3) / 4 + 1;
   fill(t, (n * 5) / 8, count);
   expect(t.handles.length).toBe(2 * n);
@@ -171,7 +179,7 @@ test("churn while the copy is kept in step: the switch still gives a sound table
     }
   };
   add((n * 5) / 8);
-  while (t.preparing.copied < n) t.warmStep();
+  copyAll(t);
   // Many rounds of deleting old keys and adding new ones: the key count stays put, so the old
   // table does not rebuild, while removals leave tombstones in the copy.
   for (let round = 0; round < 40; round++) {
@@ -201,9 +209,8 @@ test("churn while the copy is kept in step: the switch still gives a sound table
 
 test("a table that shrinks below the point of preparing lets the prepared arrays go", () => {
   const n = 16 * 1024;
-  const t = new Table(n);
-  fill(t, 0, (n * 5) / 8);
-  while (t.preparing.copied < n) t.warmStep();
+  const t = fiveEighthsFull(n);
+  copyAll(t);
   for (let k = 0; k < (n * 5) / 8 - n / 4; k++) remove(t, k); // size now n/4 < n/2
   t.warmStep();
   expect(t.preparing).toEqual({ slots: 0, warmed: 0, copied: 0 });
