@@ -35,3 +35,38 @@ test("SAVE waits its turn when a full sync takes the view during the fsync befor
   expect(p.info().lastSnapshot?.entries).toBe(1000);
   await p.close(false);
 });
+
+test("an automatic snapshot waits a hundred times the last one's duration after it", async () => {
+  const dir = tempDir();
+  const ks = new Keyspace();
+  const value = new Uint8Array(64);
+  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
+  const config = { ...defaultConfig(), appendfsync: "no" as const, snapshot_commands: 5, snapshot_interval: 0 };
+  const p = new Persistence(dir, config, ks, { file: AOF_FILE, base: 0, size: 0, exists: false }, null);
+  const writes = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      ks.set("k", value);
+      p.logWrite(Op.SET, "k", value);
+    }
+    p.aof.endOfTick();
+  };
+  const until = async (taken: number, ms: number) => {
+    const deadline = performance.now() + ms;
+    while (p.info().snapshotsTaken < taken) {
+      if (performance.now() > deadline) throw new Error(`no snapshot ${taken} within ${ms} ms`);
+      await Bun.sleep(1);
+    }
+    return performance.now();
+  };
+
+  writes(5); // snapshot_commands reached: the first one starts at once
+  const firstDone = await until(1, 10_000);
+  const took = p.info().lastSnapshot!.ms; // its own slices; the whole run (fsyncs, cut) is longer
+  expect(took).toBeGreaterThan(1);
+  writes(5); // reached again at once: this one must wait
+  const secondDone = await until(2, 100 * took * 5 + 5_000);
+  // At least 100 x the slices' time (the whole duration is longer still); 20 x, the old factor,
+  // would have let it start far sooner.
+  expect(secondDone - firstDone).toBeGreaterThan(60 * took);
+  await p.close(false);
+});
