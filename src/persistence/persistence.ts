@@ -26,6 +26,8 @@ export interface PersistenceInfo {
   lastSaveTime: number;
   lastSnapshotOk: boolean;
   lastSnapshot: SnapshotStats | null;
+  /** Wall time of the last snapshot from its cut to its end, fsyncs included (ms). */
+  lastSnapshotRunMs: number;
   snapshotsTaken: number;
 }
 
@@ -50,10 +52,13 @@ export class Persistence {
    * snapshots of a large keyspace would take the loop from the clients; this keeps automatic
    * snapshots to at most 1/(BACKOFF+1) of the time (at 4, redis-benchmark SET lost about a third
    * of its throughput to them; at 20, -c 50 SET's p95 was a fifth higher than at 100). The AOF
-   * tail a heavy write load leaves is then up to BACKOFF snapshot-durations of writes. SAVE,
-   * BGSAVE and shutdown do not wait.
+   * a heavy write load leaves then holds up to about BACKOFF + 2 snapshot durations of writes.
+   * The duration runs from the cut to the end (fsyncs included). SAVE, BGSAVE and shutdown do
+   * not wait.
    */
   private notBefore = 0;
+  /** How long the last snapshot took from its cut to its end (ms): what the back-off scales. */
+  private lastRunMs = 0;
   private backoffTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
@@ -173,6 +178,7 @@ export class Persistence {
       lastSaveTime: this.lastSaveTime,
       lastSnapshotOk: this.lastOk,
       lastSnapshot: this.lastStats,
+      lastSnapshotRunMs: this.lastRunMs,
       snapshotsTaken: this.taken,
     };
   }
@@ -231,7 +237,6 @@ export class Persistence {
     }
     // Not begun yet, it will cover every write logged before it begins.
     this.runningPosition = Number.MAX_SAFE_INTEGER;
-    const began = Date.now();
     this.running = (async () => {
       // One point-in-time view at a time: a replica's full sync may hold it. The fsync before the
       // cut is awaited too, and a full sync may take the view meanwhile: check again after it.
@@ -258,6 +263,8 @@ export class Persistence {
       }
       this.writesSinceSnapshot = 0;
       this.runningPosition = position;
+      // Timed from the cut: a wait for a replica's full sync before it is not the snapshot's work.
+      const began = Date.now();
       try {
         const stats = await saveSnapshot(this.keyspace, view, this.dir, position, () => this.aof.waitDurable(position));
         await this.aof.finishCut();
@@ -277,7 +284,8 @@ export class Persistence {
       } finally {
         this.running = null;
         this.runningPosition = -1;
-        this.notBefore = Date.now() + BACKOFF * (Date.now() - began);
+        this.lastRunMs = Date.now() - began;
+        this.notBefore = Date.now() + BACKOFF * this.lastRunMs;
       }
       if (this.triggered) {
         this.triggered = false;
