@@ -26,6 +26,7 @@ import type { StreamTarget } from "../replication/master.ts";
 import { RespReader, type RespSink } from "../protocol/resp.ts";
 import { log } from "../log.ts";
 import { BinaryReply } from "./binary-reply.ts";
+import type { Flushable } from "./flush-queue.ts";
 import { RespReply } from "./resp-reply.ts";
 
 export interface ConnectionHost {
@@ -54,7 +55,7 @@ const NAME_BYTES: readonly Uint8Array[] = (() => {
 
 let nextId = 1;
 
-export class Connection implements RequestSink, RespSink, Session, StreamTarget {
+export class Connection implements RequestSink, RespSink, Session, StreamTarget, Flushable {
   readonly id = nextId++;
   readonly out = new Output();
   readonly createdAt = Date.now();
@@ -65,6 +66,8 @@ export class Connection implements RequestSink, RespSink, Session, StreamTarget 
   libVersion = "";
   authenticated: boolean;
   lastCommand = "NULL";
+  /** Marked for the end-of-tick flush (FlushQueue). */
+  inFlushQueue = false;
   private reply: Reply | null = null;
   private reader: RequestReader | RespReader | null = null;
   private readonly args = new Args();

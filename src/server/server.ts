@@ -22,6 +22,7 @@ import { ReplicaLink } from "../replication/replica.ts";
 import { replicationInfo } from "../replication/info.ts";
 import { log, setLogRole } from "../log.ts";
 import { VERSION } from "../version.ts";
+import { FlushQueue } from "./flush-queue.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { renderInfo, type InfoSource, type ServerStats } from "./info.ts";
 import { ScanCursors } from "./scan-cursors.ts";
@@ -51,8 +52,7 @@ export class Server implements ConnectionHost, InfoSource {
   private persistence: Persistence | null = null;
   private listener: TCPSocketListener<Connection> | null = null;
   private readonly clients = new Set<Connection>();
-  private dirty = new Set<Connection>();
-  private spare = new Set<Connection>();
+  private readonly dirty = new FlushQueue<Connection>();
   private tickScheduled = false;
   private readonly endOfTick = () => this.flushTick();
   private shuttingDown: Promise<void> | null = null;
@@ -280,13 +280,9 @@ export class Server implements ConnectionHost, InfoSource {
     this.persistence?.aof.endOfTick();
     // Every reply of the tick has copied what it read: freed entries may be reused now.
     this.keyspace.endOfTick();
-    // Swap first: a flush may mark its connection dirty again (a reader resumed after a pause),
-    // and that mark belongs to the next tick, not to the set being emptied.
-    const list = this.dirty;
-    this.dirty = this.spare;
-    this.spare = list;
-    list.forEach(flushConnection);
-    list.clear();
+    // A flush may mark its connection again (a reader resumed after a pause): that mark belongs
+    // to the next tick.
+    this.dirty.flushAll();
   }
 
   /** Recovers the data directory and starts listening; throws StartupError. */
@@ -348,9 +344,8 @@ export class Server implements ConnectionHost, InfoSource {
           },
           close(socket) {
             socket.data.onClose();
+            // A closed connection still marked for the tick is skipped by its flush.
             server.clients.delete(socket.data);
-            server.dirty.delete(socket.data);
-            server.spare.delete(socket.data);
           },
           error(socket: Socket<Connection>, err: Error) {
             log("warn", `client ${socket.data?.addr ?? "?"}: ${err.message}`);
@@ -421,9 +416,4 @@ export class Server implements ConnectionHost, InfoSource {
     })();
     return this.shuttingDown;
   }
-}
-
-/** flushTick's per-connection step; forEach with it makes no iterator per tick, as for..of would. */
-function flushConnection(c: Connection): void {
-  c.flush();
 }
