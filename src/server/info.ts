@@ -90,6 +90,7 @@ const SECTIONS: Record<string, Section> = {
       ["rdb_last_snapshot_entries", last?.entries ?? 0],
       ["rdb_last_snapshot_ms", last ? last.ms.toFixed(1) : 0],
       ["rdb_last_snapshot_worst_slice_ms", last ? last.worstSliceMs.toFixed(2) : 0],
+      ["rdb_last_snapshot_busy_ms", last ? last.busyMs.toFixed(1) : 0],
     ];
   },
   stats: (s) => [
