@@ -15,6 +15,8 @@ import { SNAPSHOT_TMP, saveSnapshot, type SnapshotStats } from "./snapshot.ts";
 
 const BACKOFF = 100;
 const ADOPT_RETRY_MS = 1000;
+/** After a failed snapshot an automatic one waits this long (Redis retries a failed BGSAVE after 5 s). */
+const FAILED_RETRY_MS = 5000;
 
 export interface PersistenceInfo {
   aofHealthy: boolean;
@@ -26,8 +28,6 @@ export interface PersistenceInfo {
   lastSaveTime: number;
   lastSnapshotOk: boolean;
   lastSnapshot: SnapshotStats | null;
-  /** Event-loop time of the last snapshot (its slices), which the automatic back-off scales (ms). */
-  lastSnapshotBusyMs: number;
   snapshotsTaken: number;
 }
 
@@ -54,11 +54,10 @@ export class Persistence {
    * of the loop's time (at 4, redis-benchmark SET lost about a third of its throughput to them;
    * at 20, -c 50 SET's p95 was a fifth higher than at 100). Loop time, not wall time: under load
    * the slices yield to clients, and a 100k-entry snapshot that held the loop ~30 ms took 1.3 s,
-   * which would have held the next one off for two minutes. SAVE, BGSAVE and shutdown do not wait.
+   * which would have held the next one off for two minutes. After a failure: FAILED_RETRY_MS.
+   * SAVE, BGSAVE and shutdown do not wait.
    */
   private notBefore = 0;
-  /** Event-loop time of the last snapshot (ms): what the back-off scales. */
-  private lastBusyMs = 0;
   private backoffTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
@@ -110,7 +109,6 @@ export class Persistence {
         this.lastSaveTime = Date.now();
         this.lastOk = true;
         this.lastStats = stats;
-        this.lastBusyMs = stats.busyMs;
         this.taken++;
         log("info", `Data files started at stream offset ${at}: snapshot of ${stats.entries} entries in ${stats.ms.toFixed(1)} ms, then the AOF`);
         break;
@@ -179,7 +177,6 @@ export class Persistence {
       lastSaveTime: this.lastSaveTime,
       lastSnapshotOk: this.lastOk,
       lastSnapshot: this.lastStats,
-      lastSnapshotBusyMs: this.lastBusyMs,
       snapshotsTaken: this.taken,
     };
   }
@@ -264,7 +261,6 @@ export class Persistence {
       }
       this.writesSinceSnapshot = 0;
       this.runningPosition = position;
-      const began = Date.now();
       try {
         const stats = await saveSnapshot(this.keyspace, view, this.dir, position, () => this.aof.waitDurable(position));
         await this.aof.finishCut();
@@ -272,8 +268,8 @@ export class Persistence {
         this.lastSaveTime = Date.now();
         this.lastOk = true;
         this.lastStats = stats;
-        this.lastBusyMs = stats.busyMs;
         this.taken++;
+        this.notBefore = Date.now() + BACKOFF * stats.busyMs;
         log("info", `Snapshot saved: ${stats.entries} entries, ${stats.bytes} bytes in ${stats.ms.toFixed(1)} ms (${stats.slices} slices, ${stats.busyMs.toFixed(1)} ms on the loop, longest ${stats.worstSliceMs.toFixed(2)} ms); AOF cut at position ${position}`);
       } catch (e) {
         // Whatever failed (even opening the temp file), our view must end; another one that
@@ -282,12 +278,10 @@ export class Persistence {
         this.lastOk = false;
         this.lastError = (e as Error).message;
         log("error", `Snapshot failed: ${this.lastError}`);
-        // Its slices are unknown: its time since the cut stands in for them.
-        this.lastBusyMs = Date.now() - began;
+        this.notBefore = Date.now() + FAILED_RETRY_MS;
       } finally {
         this.running = null;
         this.runningPosition = -1;
-        this.notBefore = Date.now() + BACKOFF * this.lastBusyMs;
       }
       if (this.triggered) {
         this.triggered = false;

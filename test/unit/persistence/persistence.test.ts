@@ -3,6 +3,7 @@
 
 import { expect, test } from "bun:test";
 import { defaultConfig } from "../../../src/config.ts";
+import { mkdirSync, rmSync } from "node:fs";
 import { AOF_FILE } from "../../../src/persistence/aof.ts";
 import { Persistence } from "../../../src/persistence/persistence.ts";
 import { Op } from "../../../src/protocol/binary.ts";
@@ -60,14 +61,49 @@ test("an automatic snapshot waits a hundred times the last one's event-loop time
   };
   try {
     writes(5); // snapshot_commands reached: the first one starts at once
-    const firstDone = await until(1, 10_000);
-    const ran = p.info().lastSnapshotBusyMs; // what the back-off scales: the slices' time
+    await until(1, 10_000);
+    const first = p.info();
+    const ran = first.lastSnapshot!.busyMs; // what the back-off scales: the slices' loop time
     expect(ran).toBeGreaterThan(0);
+    expect(ran).toBeLessThanOrEqual(first.lastSnapshot!.ms); // not the snapshot's wall time
     writes(5); // reached again at once: this one must wait
-    const secondDone = await until(2, 150 * ran + 5_000);
-    // It starts 100 x `ran` after the first ended and then takes its own time; at 20 x, the old
-    // factor, both together come to about 20 x plus its fsyncs.
-    expect(secondDone - firstDone).toBeGreaterThan(90 * ran);
+    await until(2, 150 * ran + 5_000);
+    // Both times are taken as each snapshot ends. The second starts 100 x `ran` after the first
+    // ended; at 20 x, the old factor, it ended about 20 x `ran` plus its own run after it.
+    expect(p.info().lastSaveTime - first.lastSaveTime).toBeGreaterThan(90 * ran);
+  } finally {
+    await p.close(false);
+  }
+}, 30_000);
+
+test("after a failed snapshot the next automatic one waits 5 s", async () => {
+  const dir = tempDir();
+  const ks = new Keyspace();
+  const value = new Uint8Array(16);
+  const config = { ...defaultConfig(), appendfsync: "no" as const, snapshot_commands: 5, snapshot_interval: 0 };
+  const p = new Persistence(dir, config, ks, { file: AOF_FILE, base: 0, size: 0, exists: false }, null);
+  const writes = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      ks.set("k", value);
+      p.logWrite(Op.SET, "k", value);
+    }
+    p.aof.endOfTick();
+  };
+  try {
+    // The temp file cannot be created: the snapshot fails at once.
+    rmSync(dir, { recursive: true, force: true });
+    writes(5);
+    const deadline = Date.now() + 5_000;
+    while (p.info().lastSnapshotOk) {
+      if (Date.now() > deadline) throw new Error("the snapshot did not fail");
+      await Bun.sleep(5);
+    }
+    const failedAt = Date.now();
+    mkdirSync(dir);
+    writes(5); // due again, and it could succeed now: it must still wait
+    while (p.info().snapshotsTaken === 0 && Date.now() - failedAt < 8_000) await Bun.sleep(20);
+    expect(p.info().snapshotsTaken).toBe(1);
+    expect(p.info().lastSaveTime - failedAt).toBeGreaterThanOrEqual(4_900);
   } finally {
     await p.close(false);
   }

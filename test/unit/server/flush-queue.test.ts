@@ -49,6 +49,14 @@ test("rounds leave no cells behind: 20,000 rounds add fewer than 100 butterflies
   const log: string[] = [];
   const conns = Array.from({ length: 3 }, (_, i) => new Fake(`c${i}`, log));
   const butterflies = () => (heapStats().objectTypeCounts as Record<string, number>)["Cell Butterfly"] ?? 0;
+  // The counter itself works: a Set cleared 1,000 times makes 1,000 such cells.
+  const control = new Set<Fake>();
+  const c0 = butterflies();
+  for (let i = 0; i < 1_000; i++) {
+    control.add(conns[0]!);
+    control.clear();
+  }
+  expect(butterflies() - c0).toBeGreaterThanOrEqual(1_000);
   Bun.gc(true);
   const before = butterflies();
   for (let round = 0; round < 20_000; round++) {
