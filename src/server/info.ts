@@ -29,6 +29,8 @@ export interface ServerStats {
   netInputBytes: number;
   netOutputBytes: number;
   expiredKeys: number;
+  /** Full collections run when the server went quiet after a burst of input (idle-gc.ts). */
+  idleCollections: number;
 }
 
 type Section = (s: InfoSource) => [string, string | number][];
@@ -65,6 +67,7 @@ const SECTIONS: Record<string, Section> = {
       ["arena_used_bytes", s.arena.used],
       ["arena_free_bytes", s.arena.free],
       ["arena_pages", s.arena.pages],
+      ["idle_collections", s.stats.idleCollections],
       ["maxmemory", 0],
       ["max_value_size", s.config.max_value_size],
     ];

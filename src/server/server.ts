@@ -23,6 +23,7 @@ import { replicationInfo } from "../replication/info.ts";
 import { log, setLogRole } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { FlushQueue } from "./flush-queue.ts";
+import { IdleCollector } from "./idle-gc.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { renderInfo, type InfoSource, type ServerStats } from "./info.ts";
 import { ScanCursors } from "./scan-cursors.ts";
@@ -45,7 +46,7 @@ export class Server implements ConnectionHost, InfoSource {
   readonly outputLimit: number;
   readonly startedAt = Date.now();
   readonly stats: ServerStats = {
-    connectionsReceived: 0, rejectedConnections: 0, commandsProcessed: 0, netInputBytes: 0, netOutputBytes: 0, expiredKeys: 0,
+    connectionsReceived: 0, rejectedConnections: 0, commandsProcessed: 0, netInputBytes: 0, netOutputBytes: 0, expiredKeys: 0, idleCollections: 0,
   };
   readonly context: CommandContext;
   readonly dataDir: string;
@@ -53,6 +54,7 @@ export class Server implements ConnectionHost, InfoSource {
   private listener: TCPSocketListener<Connection> | null = null;
   private readonly clients = new Set<Connection>();
   private readonly dirty = new FlushQueue<Connection>();
+  private readonly idleGc = new IdleCollector();
   private tickScheduled = false;
   private readonly endOfTick = () => this.flushTick();
   private shuttingDown: Promise<void> | null = null;
@@ -308,6 +310,7 @@ export class Server implements ConnectionHost, InfoSource {
     this.sweepTimer = setInterval(() => {
       this.keyspace.sweep(200);
       this.flushTick();
+      if (this.idleGc.tick(this.stats.netInputBytes)) this.stats.idleCollections++;
     }, 100);
     this.sweepTimer.unref?.();
 
