@@ -43,6 +43,8 @@ export interface ReplicaHost {
   readonly port: number;
   /** Swaps in the keyspace a full sync loaded. */
   replaceKeyspace(ks: Keyspace): void;
+  /** Counts bytes read from the master (input, for the collection after a burst). */
+  countStreamInput(bytes: number): void;
 }
 
 type Phase = "auth" | "handshake" | "snapshot" | "stream";
@@ -197,6 +199,7 @@ export class ReplicaLink {
 
   private onData(chunk: Uint8Array): void {
     this.lastIoAt = Date.now();
+    this.host.countStreamInput(chunk.length);
     try {
       if (this.phase === "snapshot" && this.end === this.start) {
         // The common case: snapshot bytes straight from the socket's chunk, no copy.

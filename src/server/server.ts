@@ -55,6 +55,8 @@ export class Server implements ConnectionHost, InfoSource {
   private readonly clients = new Set<Connection>();
   private readonly dirty = new FlushQueue<Connection>();
   private readonly idleGc = new IdleCollector();
+  /** Bytes read from clients and from a master: what the idle collection counts. */
+  private inputRead = 0;
   private tickScheduled = false;
   private readonly endOfTick = () => this.flushTick();
   private shuttingDown: Promise<void> | null = null;
@@ -228,7 +230,12 @@ export class Server implements ConnectionHost, InfoSource {
 
   countBytes(input: number, output: number): void {
     this.stats.netInputBytes += input;
+    this.inputRead += input;
     this.stats.netOutputBytes += output;
+  }
+
+  countStreamInput(bytes: number): void {
+    this.inputRead += bytes;
   }
 
   afterRequests(conn: Connection): void {
@@ -310,7 +317,7 @@ export class Server implements ConnectionHost, InfoSource {
     this.sweepTimer = setInterval(() => {
       this.keyspace.sweep(200);
       this.flushTick();
-      if (this.idleGc.tick(this.stats.netInputBytes)) this.stats.idleCollections++;
+      if (this.idleGc.tick(this.inputRead)) this.stats.idleCollections++;
     }, 100);
     this.sweepTimer.unref?.();
 
