@@ -37,11 +37,13 @@ test("SAVE waits its turn when a full sync takes the view during the fsync befor
   await p.close(false);
 });
 
-test("an automatic snapshot waits a hundred times the last one's event-loop time after it", async () => {
+
+/**
+ * A Persistence on `ks` in a new dir that snapshots every 5 writes (by count only), and
+ * `writes(n)`, which sets and logs n writes and ends the tick.
+ */
+function autoSnapshotting(ks: Keyspace, value: Uint8Array) {
   const dir = tempDir();
-  const ks = new Keyspace();
-  const value = new Uint8Array(64);
-  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
   const config = { ...defaultConfig(), appendfsync: "no" as const, snapshot_commands: 5, snapshot_interval: 0 };
   const p = new Persistence(dir, config, ks, { file: AOF_FILE, base: 0, size: 0, exists: false }, null);
   const writes = (n: number) => {
@@ -51,6 +53,14 @@ test("an automatic snapshot waits a hundred times the last one's event-loop time
     }
     p.aof.endOfTick();
   };
+  return { dir, p, writes };
+}
+
+test("an automatic snapshot waits a hundred times the last one's event-loop time after it", async () => {
+  const ks = new Keyspace();
+  const value = new Uint8Array(64);
+  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
+  const { p, writes } = autoSnapshotting(ks, value);
   const until = async (taken: number, ms: number) => {
     const deadline = performance.now() + ms;
     while (p.info().snapshotsTaken < taken) {
@@ -77,18 +87,7 @@ test("an automatic snapshot waits a hundred times the last one's event-loop time
 }, 30_000);
 
 test("after a failed snapshot the next automatic one waits 5 s", async () => {
-  const dir = tempDir();
-  const ks = new Keyspace();
-  const value = new Uint8Array(16);
-  const config = { ...defaultConfig(), appendfsync: "no" as const, snapshot_commands: 5, snapshot_interval: 0 };
-  const p = new Persistence(dir, config, ks, { file: AOF_FILE, base: 0, size: 0, exists: false }, null);
-  const writes = (n: number) => {
-    for (let i = 0; i < n; i++) {
-      ks.set("k", value);
-      p.logWrite(Op.SET, "k", value);
-    }
-    p.aof.endOfTick();
-  };
+  const { dir, p, writes } = autoSnapshotting(new Keyspace(), new Uint8Array(16));
   try {
     // The temp file cannot be created: the snapshot fails at once.
     rmSync(dir, { recursive: true, force: true });
