@@ -55,8 +55,8 @@ export class Server implements ConnectionHost, InfoSource {
   private readonly clients = new Set<Connection>();
   private readonly dirty = new FlushQueue<Connection>();
   private readonly idleGc = new IdleCollector();
-  /** Bytes read from clients and from a master: what the idle collection counts. */
-  private inputRead = 0;
+  /** Bytes read from a master (a replica's stream); the idle collection counts them with client input. */
+  private streamInput = 0;
   private tickScheduled = false;
   private readonly endOfTick = () => this.flushTick();
   private shuttingDown: Promise<void> | null = null;
@@ -230,12 +230,11 @@ export class Server implements ConnectionHost, InfoSource {
 
   countBytes(input: number, output: number): void {
     this.stats.netInputBytes += input;
-    this.inputRead += input;
     this.stats.netOutputBytes += output;
   }
 
   countStreamInput(bytes: number): void {
-    this.inputRead += bytes;
+    this.streamInput += bytes;
   }
 
   afterRequests(conn: Connection): void {
@@ -317,7 +316,7 @@ export class Server implements ConnectionHost, InfoSource {
     this.sweepTimer = setInterval(() => {
       this.keyspace.sweep(200);
       this.flushTick();
-      if (this.idleGc.tick(this.inputRead)) this.stats.idleCollections++;
+      if (this.idleGc.tick(this.stats.netInputBytes + this.streamInput)) this.stats.idleCollections++;
     }, 100);
     this.sweepTimer.unref?.();
 
