@@ -8,15 +8,7 @@ import { readFileSync } from "node:fs";
 export function rawArgs(): Uint8Array[] {
   const text = process.argv.slice(2);
   try {
-    const all = readFileSync("/proc/self/cmdline");
-    const parts: Uint8Array[] = [];
-    let start = 0;
-    for (let i = 0; i < all.length; i++) {
-      if (all[i] === 0) {
-        parts.push(all.subarray(start, i));
-        start = i + 1;
-      }
-    }
+    const parts = readNulList("/proc/self/cmdline");
     if (parts.length >= text.length) {
       const raw = parts.slice(parts.length - text.length);
       // Trust the raw bytes only where they agree with what the runtime could decode.
@@ -27,6 +19,20 @@ export function rawArgs(): Uint8Array[] {
     // No /proc (not Linux): fall through.
   }
   return text.map((t) => new TextEncoder().encode(t));
+}
+
+/** A /proc file of NUL-terminated strings (cmdline, environ) as the raw bytes of each. */
+export function readNulList(path: string): Uint8Array[] {
+  const all = readFileSync(path);
+  const parts: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i < all.length; i++) {
+    if (all[i] === 0) {
+      parts.push(all.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  return parts;
 }
 
 /** The name the program was started as ("client" for the ./client link). */

@@ -7,9 +7,11 @@ import { rawArgs, programName } from "./argv.ts";
 import { runCli } from "./client/cli.ts";
 import { ConfigError, loadConfig, type ConfigKey } from "./config.ts";
 import { runCheck } from "./persistence/check.ts";
+import { applyRuntimeEnv } from "./server/runtime-env.ts";
 import { Server, StartupError } from "./server/server.ts";
 import { watchForShutdown } from "./server/shutdown.ts";
 import { VERSION } from "./version.ts";
+import { log } from "./log.ts";
 
 const HELP = `microdb ${VERSION} — a key-value server in one executable
 
@@ -63,6 +65,9 @@ function runServer(args: string[]): void {
     process.stdout.write(`microdb ${VERSION}\n`);
     return;
   }
+  // Before anything is opened: on success the process starts over from here, in place.
+  const notApplied = applyRuntimeEnv();
+  if (notApplied !== null) log("warn", `Runtime settings not applied (${notApplied}); running with the runtime's defaults`);
   const flags: Partial<Record<ConfigKey, string>> = { port: v.port, data_dir: v["data-dir"], bind: v.bind };
   let server: Server;
   try {

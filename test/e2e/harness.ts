@@ -6,6 +6,7 @@
 import type { Subprocess } from "bun";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { RUNTIME_ENV } from "../../src/server/runtime-env.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
@@ -49,10 +50,10 @@ export interface RunningServer {
   rss(): number;
 }
 
-/** Environment for spawned servers without any MICRODB_* variables of the outer shell. */
+/** Environment for spawned servers without the outer shell's MICRODB_* variables or runtime settings. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("MICRODB_")) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("MICRODB_") && !(k in RUNTIME_ENV)) env[k] = v;
   return { ...env, ...extra };
 }
 

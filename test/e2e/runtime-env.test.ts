@@ -1,0 +1,81 @@
+// E2e: the compiled server re-executes itself in place (same pid, same arguments and environment)
+// with the runtime settings of src/server/runtime-env.ts added, unless the user set them: then it
+// runs JSC without its JSCWarmUp thread and mimalloc without purging holes.
+
+import { expect, test } from "bun:test";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "../../src/client/client.ts";
+import { startServer, tempDir, type RunningServer } from "./harness.ts";
+
+function environ(pid: number): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const kv of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+    const eq = kv.indexOf("=");
+    if (eq > 0) out.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return out;
+}
+
+function threadNames(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim());
+}
+
+/** Enough allocation for JSC to start its warm-up thread when it is allowed one (~2,000 SETs do). */
+async function someLoad(s: RunningServer): Promise<void> {
+  const c = await connect("127.0.0.1", s.port);
+  for (let i = 0; i < 10_000; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => c.set(`k:${i + j}`, "v".repeat(100))));
+  c.close();
+  await Bun.sleep(200);
+}
+
+/** mimalloc's own report of an option (MIMALLOC_VERBOSE=1); the last one is the running process's. */
+function mimallocOption(out: string, name: string): string[] {
+  return [...out.matchAll(new RegExp(`option '${name}': (\\S+)`, "g"))].map((m) => m[1]!);
+}
+
+test("by default: same pid and arguments, the settings added, no JSCWarmUp thread, no hole purging", async () => {
+  const dir = join(tempDir(), "data dir é");
+  const s = await startServer({ args: ["--data-dir", dir], env: { MIMALLOC_VERBOSE: "1", MICRODB_SNAPSHOT_COMMANDS: "0" } });
+  try {
+    // The process the test spawned is the server: the re-execution kept its pid.
+    expect(readFileSync(`/proc/${s.pid}/cmdline`, "utf8").split("\0").slice(1, 5)).toEqual(["--port", "0", "--data-dir", dir]);
+    expect(s.output()).toContain(`data_dir=${dir}`);
+    const env = environ(s.pid);
+    expect(env.get("BUN_JSC_useWarmUpMarkedBlocks")).toBe("false");
+    expect(env.get("MIMALLOC_PURGE_HOLES")).toBe("0");
+    expect(env.get("MICRODB_SNAPSHOT_COMMANDS")).toBe("0");
+    // Started twice: mimalloc reported its options once per start, holes purged only in the first.
+    expect(mimallocOption(s.output(), "purge_holes")).toEqual(["1", "0"]);
+    await someLoad(s);
+    expect(threadNames(s.pid)).not.toContain("JSCWarmUp");
+    expect(s.output()).not.toContain("Runtime settings not applied");
+  } finally {
+    await s.stop();
+  }
+}, 20_000);
+
+test("a setting the user gave wins, and only what is missing is added", async () => {
+  const s = await startServer({ env: { MIMALLOC_VERBOSE: "1", BUN_JSC_useWarmUpMarkedBlocks: "true" } });
+  try {
+    const env = environ(s.pid);
+    expect(env.get("BUN_JSC_useWarmUpMarkedBlocks")).toBe("true");
+    expect(env.get("MIMALLOC_PURGE_HOLES")).toBe("0");
+    expect(mimallocOption(s.output(), "purge_holes")).toEqual(["1", "0"]);
+    await someLoad(s);
+    // The control for the test above: with warm-up allowed, the same load starts the thread.
+    expect(threadNames(s.pid)).toContain("JSCWarmUp");
+  } finally {
+    await s.stop();
+  }
+}, 20_000);
+
+test("with every setting given there is nothing to add: started once", async () => {
+  const s = await startServer({ env: { MIMALLOC_VERBOSE: "1", BUN_JSC_useWarmUpMarkedBlocks: "false", MIMALLOC_PURGE_HOLES: "1" } });
+  try {
+    expect(mimallocOption(s.output(), "purge_holes")).toEqual(["1"]);
+    expect(environ(s.pid).get("MIMALLOC_PURGE_HOLES")).toBe("1");
+  } finally {
+    await s.stop();
+  }
+}, 20_000);
