@@ -10,6 +10,7 @@
 // of 5), with RSS after a bulk load unchanged (README, "Where the -P 1 tail comes from").
 
 import { dlopen, FFIType, ptr } from "bun:ffi";
+import { readlinkSync, realpathSync } from "node:fs";
 import { readNulList } from "../argv.ts";
 
 /** Variable, value: what the server runs with unless its environment already says otherwise. */
@@ -41,16 +42,37 @@ export function applyRuntimeEnv(): string | null {
     const libc = dlopen("libc.so.6", {
       execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     });
-    const path = enc.encode("/proc/self/exe\0");
+    const path = executablePath(argv[0]);
     const argvTable = cStringTable(argv);
     const envTable = cStringTable(envp);
     libc.symbols.execve(path, argvTable.table, envTable.table);
     // Only a failed execve returns. The strings stay referenced until here: the tables point into them.
     libc.close();
-    return `execve of /proc/self/exe failed (${argvTable.strings.length + envTable.strings.length} bytes of arguments and environment)`;
+    return `execve of ${Buffer.from(path.subarray(0, -1)).toString()} failed (${argvTable.strings.length + envTable.strings.length} bytes of arguments and environment)`;
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+/**
+ * The file to execute, NUL-terminated: the path this process was started by when it names this
+ * same file, since the process name that ps, top and pgrep show is taken from that path (from
+ * /proc/self/exe it would be "exe"); else the file's own path.
+ */
+function executablePath(argv0: Uint8Array | undefined): Uint8Array {
+  const self = readlinkSync("/proc/self/exe", { encoding: "buffer" });
+  if (self.toString().endsWith(" (deleted)")) throw new Error(`${self.toString()}: the executable was replaced since the server started`);
+  let chosen: Uint8Array = self;
+  if (argv0 !== undefined && argv0.includes(0x2f)) {
+    try {
+      if (realpathSync(Buffer.from(argv0), { encoding: "buffer" }).equals(self)) chosen = argv0;
+    } catch {
+      // Not resolvable from here: use the file's own path.
+    }
+  }
+  const out = new Uint8Array(chosen.length + 1);
+  out.set(chosen, 0);
+  return out;
 }
 
 /** A NULL-terminated array of pointers to NUL-terminated copies of `items`, as execve wants. */

@@ -41,6 +41,8 @@ test("by default: same pid and arguments, the settings added, no JSCWarmUp threa
     // The process the test spawned is the server: the re-execution kept its pid.
     expect(readFileSync(`/proc/${s.pid}/cmdline`, "utf8").split("\0").slice(1, 5)).toEqual(["--port", "0", "--data-dir", dir]);
     expect(s.output()).toContain(`data_dir=${dir}`);
+    // Executed by the path it was started with, so ps and pgrep still know it by its name.
+    expect(readFileSync(`/proc/${s.pid}/comm`, "utf8").trim()).toBe("microdb");
     const env = environ(s.pid);
     expect(env.get("BUN_JSC_useWarmUpMarkedBlocks")).toBe("false");
     expect(env.get("MIMALLOC_PURGE_HOLES")).toBe("0");
