@@ -65,7 +65,7 @@ function runServer(args: string[]): void {
     process.stdout.write(`microdb ${VERSION}\n`);
     return;
   }
-  // Before anything is opened: on success the process starts over from here, in place.
+  // Before anything is opened: on success the program starts over, in place, with the same pid.
   const notApplied = applyRuntimeEnv();
   if (notApplied !== null) log("warn", `Runtime settings not applied (${notApplied}); running with the runtime's defaults`);
   const flags: Partial<Record<ConfigKey, string>> = { port: v.port, data_dir: v["data-dir"], bind: v.bind };

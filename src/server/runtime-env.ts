@@ -10,7 +10,7 @@
 // of 5), with RSS after a bulk load unchanged (README, "Where the -P 1 tail comes from").
 
 import { dlopen, FFIType, ptr } from "bun:ffi";
-import { readlinkSync, realpathSync } from "node:fs";
+import { readdirSync, readlinkSync, realpathSync } from "node:fs";
 import { readNulList } from "../argv.ts";
 
 /** Variable, value: what the server runs with unless its environment already says otherwise. */
@@ -31,47 +31,80 @@ export function missingRuntimeEnv(env: Readonly<Record<string, string | undefine
  */
 export function applyRuntimeEnv(): string | null {
   if (process.platform !== "linux") return null;
-  const missing = missingRuntimeEnv(process.env);
-  if (missing.length === 0) return null;
   try {
-    // The exact bytes this process was started with, not process.argv's decoded view of them.
+    // The exact bytes this process was started with, not process.argv's decoded view of them;
+    // and what is missing is judged on those bytes, so that the new process cannot find it missing.
     const argv = readNulList("/proc/self/cmdline");
     const envp = readNulList("/proc/self/environ");
+    const dec = new TextDecoder();
+    const have: Record<string, string> = {};
+    for (const kv of envp) {
+      const eq = kv.indexOf(0x3d);
+      if (eq > 0) have[dec.decode(kv.subarray(0, eq))] = "";
+    }
+    const missing = missingRuntimeEnv(have);
+    if (missing.length === 0) return null;
     const enc = new TextEncoder();
     for (const k of missing) envp.push(enc.encode(`${k}=${RUNTIME_ENV[k]}`));
     const libc = dlopen("libc.so.6", {
       execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+      fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     });
-    const path = executablePath(argv[0]);
+    keepInheritedDescriptors((fd) => libc.symbols.fcntl(fd, F_SETFD, 0));
     const argvTable = cStringTable(argv);
     const envTable = cStringTable(envp);
-    libc.symbols.execve(path, argvTable.table, envTable.table);
-    // Only a failed execve returns. The strings stay referenced until here: the tables point into them.
+    const named = namedPath(argv[0]);
+    // Both tables and paths stay referenced until execve returns (it returns only on failure).
+    if (named !== null) libc.symbols.execve(named, argvTable.table, envTable.table);
+    libc.symbols.execve(cString(enc.encode("/proc/self/exe")), argvTable.table, envTable.table);
     libc.close();
-    return `execve of ${Buffer.from(path.subarray(0, -1)).toString()} failed (${argvTable.strings.length + envTable.strings.length} bytes of arguments and environment)`;
+    return `execve of /proc/self/exe failed (${argvTable.strings.length + envTable.strings.length} bytes of arguments and environment)`;
   } catch (e) {
     return (e as Error).message;
   }
 }
 
+const F_SETFD = 2;
+
 /**
- * The file to execute, NUL-terminated: the path this process was started by when it names this
- * same file, since the process name that ps, top and pgrep show is taken from that path (from
- * /proc/self/exe it would be "exe"); else the file's own path.
+ * Bun marks every descriptor a parent passed on (3 and up) close-on-exec when it starts; undone
+ * here, so that a lock or pipe handed to the server (`flock` on fd 9, say) outlives the second
+ * start. The runtime's own descriptors (epoll, eventfd and the like) are left to close.
  */
-function executablePath(argv0: Uint8Array | undefined): Uint8Array {
-  const self = readlinkSync("/proc/self/exe", { encoding: "buffer" });
-  if (self.toString().endsWith(" (deleted)")) throw new Error(`${self.toString()}: the executable was replaced since the server started`);
-  let chosen: Uint8Array = self;
-  if (argv0 !== undefined && argv0.includes(0x2f)) {
+function keepInheritedDescriptors(clearCloexec: (fd: number) => number): void {
+  for (const name of readdirSync("/proc/self/fd")) {
+    const fd = Number(name);
+    if (!(fd > 2)) continue;
+    let target: string;
     try {
-      if (realpathSync(Buffer.from(argv0), { encoding: "buffer" }).equals(self)) chosen = argv0;
+      target = readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
-      // Not resolvable from here: use the file's own path.
+      continue; // the directory listing's own descriptor, closed by now
     }
+    if (target.startsWith("anon_inode:") || target.startsWith("/proc/")) continue;
+    clearCloexec(fd);
   }
-  const out = new Uint8Array(chosen.length + 1);
-  out.set(chosen, 0);
+}
+
+/**
+ * The path this process was started by, NUL-terminated, when it names this same file: the
+ * process name that ps, top and pgrep show is taken from the path execve is given (from
+ * /proc/self/exe it would be "exe"). Null when it does not (a bare name found on PATH, a file
+ * replaced since): /proc/self/exe, which is always this file, is used instead.
+ */
+function namedPath(argv0: Uint8Array | undefined): Uint8Array | null {
+  if (argv0 === undefined || !argv0.includes(0x2f)) return null;
+  try {
+    const self = readlinkSync("/proc/self/exe", { encoding: "buffer" });
+    return realpathSync(Buffer.from(argv0), { encoding: "buffer" }).equals(self) ? cString(argv0) : null;
+  } catch {
+    return null;
+  }
+}
+
+function cString(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes, 0);
   return out;
 }
 
@@ -81,7 +114,7 @@ function cStringTable(items: Uint8Array[]): { table: BigUint64Array; strings: Ui
   for (const it of items) size += it.length + 1;
   const strings = new Uint8Array(size);
   const table = new BigUint64Array(items.length + 1);
-  // ptr() pins the buffer, so the addresses below stay valid.
+  // JSC does not move a typed array's storage; the caller keeps `strings` referenced meanwhile.
   const base = BigInt(ptr(strings));
   let off = 0;
   items.forEach((it, i) => {

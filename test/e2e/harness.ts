@@ -53,7 +53,7 @@ export interface RunningServer {
 /** Environment for spawned servers without the outer shell's MICRODB_* variables or runtime settings. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("MICRODB_") && !(k in RUNTIME_ENV)) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("MICRODB_") && !Object.hasOwn(RUNTIME_ENV, k)) env[k] = v;
   return { ...env, ...extra };
 }
 
