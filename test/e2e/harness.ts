@@ -33,6 +33,8 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** Set false to leave the port to config file or env. */
   port0?: boolean;
+  /** Open descriptors of this process passed on to the server, as child fd -> our fd (3 and up). */
+  passFds?: Record<number, number>;
 }
 
 export interface RunningServer {
@@ -60,7 +62,12 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   const cwd = opts.cwd ?? tempDir();
   const args = [...(opts.port0 === false ? [] : ["--port", "0"]), ...(opts.args ?? [])];
-  const proc = Bun.spawn([BINARY, ...args], { cwd, env: cleanEnv(opts.env), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const stdio: ["ignore", "pipe", "pipe", ...("ignore" | number)[]] = ["ignore", "pipe", "pipe"];
+  for (const [at, fd] of Object.entries(opts.passFds ?? {})) {
+    while (stdio.length < Number(at)) stdio.push("ignore");
+    stdio[Number(at)] = fd;
+  }
+  const proc = Bun.spawn([BINARY, ...args], { cwd, env: cleanEnv(opts.env), stdio });
   started.add(proc);
   let out = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {

@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../../src/client/client.ts";
-import { BINARY, cleanEnv, startServer, tempDir, waitFor, type RunningServer } from "./harness.ts";
+import { startServer, tempDir, type RunningServer } from "./harness.ts";
 
 function environ(pid: number): Map<string, string> {
   const out = new Map<string, string>();
@@ -86,20 +86,16 @@ test("a descriptor the parent passed on (a lock on fd 9, say) is still open afte
   const dir = tempDir();
   const lock = join(dir, "lockfile");
   const fd = openSync(lock, "w");
-  const proc = Bun.spawn([BINARY, "--port", "0", "--data-dir", join(dir, "data")], {
-    cwd: dir, env: { ...cleanEnv(), MIMALLOC_VERBOSE: "1" }, stdio: ["ignore", "pipe", "pipe", "ignore", "ignore", "ignore", "ignore", "ignore", "ignore", fd],
-  });
-  closeSync(fd);
+  let s: RunningServer;
   try {
-    let out = "";
-    const dec = new TextDecoder();
-    void (async () => { for await (const c of proc.stderr) out += dec.decode(c, { stream: true }); })();
-    void (async () => { for await (const c of proc.stdout) out += dec.decode(c, { stream: true }); })();
-    await waitFor("the server to start", () => out.includes("Ready to accept connections"), 10_000);
-    expect(mimallocOption(out, "purge_holes")).toEqual(["1", "0"]); // it did start twice
-    expect(readlinkSync(`/proc/${proc.pid}/fd/9`)).toBe(lock);
+    s = await startServer({ cwd: dir, env: { MIMALLOC_VERBOSE: "1" }, passFds: { 9: fd } });
   } finally {
-    proc.kill("SIGKILL");
-    await proc.exited;
+    closeSync(fd);
+  }
+  try {
+    expect(mimallocOption(s.output(), "purge_holes")).toEqual(["1", "0"]); // it did start twice
+    expect(readlinkSync(`/proc/${s.pid}/fd/9`)).toBe(lock);
+  } finally {
+    await s.stop();
   }
 }, 20_000);
