@@ -45,6 +45,8 @@ const E_VLEN = 4;
 const E_KLEN = 8;
 const E_KEY = 9;
 const OUTSIDE = 0xffff_ffff;
+/** Slots whose entries the snapshot walk loads together (see touchEntries). */
+const SNAPSHOT_TOUCH = 32;
 /** Values this large are kept as their own arrays, not in the arena. */
 export const LARGE_VALUE = MAX_BLOCK - E_KEY - 255;
 
@@ -455,7 +457,11 @@ export class Keyspace {
       // Nothing below changes the table, so its array can be read once. Steps are bounded too,
       // not only emissions: slots may be empty or hold stamped entries.
       const handles = table.handles;
+      let touched = s.slot;
       for (let steps = 0; n < max && steps < max * 64 && s.slot < handles.length; steps++) {
+        // Entries sit in the arena in no order the slots follow, so each is a cache miss: load the
+        // next few together in a short loop first, so their misses overlap (as prefetch() does).
+        if (s.slot >= touched) touched = this.touchEntries(handles, s.slot, arena);
         const e = handles[s.slot++]!;
         if (e < 0) continue;
         const b = arena.page(e);
@@ -493,6 +499,18 @@ export class Keyspace {
       }
     }
     return true;
+  }
+
+  /** Loads the first word of the entries in the next SNAPSHOT_TOUCH slots from `from`; returns the end. */
+  private touchEntries(handles: Int32Array, from: number, arena: Arena): number {
+    const end = Math.min(from + SNAPSHOT_TOUCH, handles.length);
+    let sink = 0;
+    for (let i = from; i < end; i++) {
+      const e = handles[i]!;
+      if (e >= 0) sink ^= arena.page(e)[arena.offset(e)]!;
+    }
+    this.prefetchSink ^= sink;
+    return end;
   }
 
   /** Abandons a running snapshot view (on failure); `view` limits it to that one. */
