@@ -13,7 +13,7 @@ import type { Keyspace, SnapshotView } from "../store/keyspace.ts";
 import { AOF_FILE, AOF_NEXT, Aof, fsyncDirAsync, type AofStart } from "./aof.ts";
 import { SNAPSHOT_TMP, saveSnapshot, type SnapshotStats } from "./snapshot.ts";
 
-const BACKOFF = 100;
+const BACKOFF = 300;
 const ADOPT_RETRY_MS = 1000;
 /** After a failed snapshot an automatic one waits this long (Redis retries a failed BGSAVE after 5 s). */
 const FAILED_RETRY_MS = 5000;
@@ -52,9 +52,11 @@ export class Persistence {
    * snapshot_commands is reached again at once, and back-to-back snapshots of a large keyspace
    * would take the loop from the clients; this keeps automatic snapshots to about 1/(BACKOFF+1)
    * of the loop's time (at 4, redis-benchmark SET lost about a third of its throughput to them;
-   * at 20, -c 50 SET's p95 was a fifth higher than at 100). Loop time, not wall time: under load
-   * the slices yield to clients, and a 100k-entry snapshot that held the loop ~30 ms took 1.3 s,
-   * which would have held the next one off for two minutes. After a failure: FAILED_RETRY_MS.
+   * at 20, -c 50 SET's p95 was a fifth higher than at 100; at 100 their 1 ms slices still showed
+   * in -c 50 SET's p99, 2.28 ms against 1.81 at 300, medians of 8). Loop time, not wall time:
+   * under load the slices yield to clients, and a 100k-entry snapshot that held the loop ~30 ms
+   * took 1.3 s, which would have held the next one off for minutes. After a failure:
+   * FAILED_RETRY_MS.
    * SAVE, BGSAVE and shutdown do not wait.
    */
   private notBefore = 0;
