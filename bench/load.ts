@@ -3,9 +3,11 @@
 // (redis-benchmark). Rows: SET and GET with 16 B and 1 KiB values at -c 50 -P 1, -c 50 -P 16 and
 // -c 1 -P 1 (-r 100000), SET at -c 50 -P 1 under appendfsync always (group commit), RSS after
 // loading 1M keys x 16 B and 100k keys x 1 KiB (redis-cli --pipe), and, with the 1M keys loaded, the
-// worst SET reply of redis-benchmark -c 8 without and during a snapshot (microdb SAVE, Redis BGSAVE). Each rep starts each server once, gives both the same discarded warm-up run, then runs
-// every row against it; reps alternate which server goes first. The table holds medians and the
-// ratio microdb/Redis, and is also written as JSON and an SVG bar chart into bench/results/.
+// worst SET reply of redis-benchmark -c 8 without and during a snapshot (microdb SAVE, Redis BGSAVE).
+// Each rep starts one server of each kind side by side, gives both the same discarded warm-up run,
+// then runs every row against one and then the other, alternating which goes first from row to row.
+// The table holds medians and the ratio microdb/Redis, and is also written as JSON and an SVG bar
+// chart into bench/results/.
 //
 // Run: npm run bench:load [-- --reps 3 --quick]. Needs Debian's redis-server and redis-tools.
 
@@ -183,41 +185,48 @@ const configs: { c: number; P: number; n: number }[] = QUICK
 const sizes = QUICK ? [16] : [16, 1024];
 
 const samples = new Map<string, { microdb: Sample[]; redis: Sample[] }>();
+const record = (key: string, kind: Kind, sample: Sample) => {
+  if (!samples.has(key)) samples.set(key, { microdb: [], redis: [] });
+  samples.get(key)![kind].push(sample);
+};
+/** Both kinds, the one that goes first alternating with `turn`. */
+const pair = (turn: number): Kind[] => (turn % 2 === 0 ? ["microdb", "redis"] : ["redis", "microdb"]);
+
 for (let rep = 0; rep < REPS; rep++) {
-  // Alternate which server goes first, so drift in the machine does not favour one.
-  const order: Kind[] = rep % 2 === 0 ? ["microdb", "redis"] : ["redis", "microdb"];
-  for (const kind of order) {
-    // One long-running server per rep, as in production, with the same discarded warm-up run
-    // for both: microdb's JIT compiles its hot paths in the first second or so, Redis needs none.
-    const s = await start(kind);
-    try {
-      benchmark(s.port, 50, 16, 16, QUICK ? 50_000 : 300_000);
-      for (const { c, P, n } of configs) {
-        for (const size of sizes) {
-          const rows = benchmark(s.port, c, P, size, n);
-          for (const test of ["SET", "GET"] as const) {
-            const key = `${test} -c ${c} -P ${P} ${size === 16 ? "16 B" : "1 KiB"}`;
-            if (!samples.has(key)) samples.set(key, { microdb: [], redis: [] });
-            samples.get(key)![kind].push(rows[test]!);
-          }
+  // One long-running server of each kind per rep, as in production, with the same discarded
+  // warm-up run for both: microdb's JIT compiles its hot paths in the first second or so, Redis
+  // needs none. Both run side by side and every row is measured on one right after the other
+  // (which goes first alternates): the machine's speed drifts over minutes, and a slow spell
+  // should hit both sides of a row, not one server's whole rep.
+  const servers = { microdb: await start("microdb"), redis: await start("redis") };
+  try {
+    for (const kind of pair(rep)) benchmark(servers[kind].port, 50, 16, 16, QUICK ? 50_000 : 300_000);
+    let turn = rep;
+    for (const { c, P, n } of configs) {
+      for (const size of sizes) {
+        for (const kind of pair(turn++)) {
+          const rows = benchmark(servers[kind].port, c, P, size, n);
+          for (const test of ["SET", "GET"] as const) record(`${test} -c ${c} -P ${P} ${size === 16 ? "16 B" : "1 KiB"}`, kind, rows[test]!);
           console.error(`rep ${rep + 1}/${REPS} ${kind} -c ${c} -P ${P} -d ${size}: SET ${rows.SET!.rps} GET ${rows.GET!.rps} rps`);
         }
       }
-    } finally {
-      await s.stop();
     }
-    // Group commit: SET with 50 clients under appendfsync always, against the same row at everysec.
-    const a = await start(kind, "always");
-    try {
-      benchmark(a.port, 50, 16, 16, QUICK ? 20_000 : 100_000);
-      const rows = benchmark(a.port, 50, 1, 16, QUICK ? 20_000 : 100_000);
-      const key = "SET -c 50 -P 1 16 B, appendfsync always";
-      if (!samples.has(key)) samples.set(key, { microdb: [], redis: [] });
-      samples.get(key)![kind].push(rows.SET!);
+  } finally {
+    await servers.microdb.stop();
+    await servers.redis.stop();
+  }
+  // Group commit: SET with 50 clients under appendfsync always, against the same row at everysec.
+  const always = { microdb: await start("microdb", "always"), redis: await start("redis", "always") };
+  try {
+    for (const kind of pair(rep)) benchmark(always[kind].port, 50, 16, 16, QUICK ? 20_000 : 100_000);
+    for (const kind of pair(rep)) {
+      const rows = benchmark(always[kind].port, 50, 1, 16, QUICK ? 20_000 : 100_000);
+      record("SET -c 50 -P 1 16 B, appendfsync always", kind, rows.SET!);
       console.error(`rep ${rep + 1}/${REPS} ${kind} appendfsync always -c 50 -P 1 -d 16: SET ${rows.SET!.rps} rps`);
-    } finally {
-      await a.stop();
     }
+  } finally {
+    await always.microdb.stop();
+    await always.redis.stop();
   }
 }
 
@@ -260,7 +269,7 @@ const redisVersion = Bun.spawnSync(["redis-server", "--version"]).stdout.toStrin
 const header = `| row | microdb | Redis | microdb/Redis |\n|---|---:|---:|---:|`;
 const lines = rows.map((r) => `| ${r.name} | ${fmt(r.microdb, r.unit)} | ${fmt(r.redis, r.unit)} | ${(r.microdb / r.redis).toFixed(2)} |`);
 const table = [header, ...lines].join("\n");
-console.log(`medians of ${REPS} alternating runs; ${redisVersion}; both appendfsync everysec; redis-benchmark -r 100000; one warm-up run per server\n`);
+console.log(`medians of ${REPS} reps, each row run on both servers back to back; ${redisVersion}; both appendfsync everysec; redis-benchmark -r 100000; one warm-up run per server\n`);
 console.log(table);
 
 mkdirSync(RESULTS, { recursive: true });
