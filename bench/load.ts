@@ -190,12 +190,27 @@ const record = (key: string, kind: Kind, sample: Sample) => {
   if (!samples.has(key)) samples.set(key, { microdb: [], redis: [] });
   samples.get(key)![kind].push(sample);
 };
-/** Both kinds, the one that goes first alternating with `turn`. */
+/** Both kinds, the one that goes first alternating with `turn`, so neither is always measured on a fresher machine. */
 const pair = (turn: number): Kind[] => (turn % 2 === 0 ? ["microdb", "redis"] : ["redis", "microdb"]);
+/** Starts one server of each kind, runs `fn` with both, and stops whichever were started. */
+async function withPair(fsync: "everysec" | "always", fn: (servers: Record<Kind, Server>) => Promise<void>): Promise<void> {
+  const started: Server[] = [];
+  try {
+    const microdb = await start("microdb", fsync);
+    started.push(microdb);
+    const redis = await start("redis", fsync);
+    started.push(redis);
+    await fn({ microdb, redis });
+  } finally {
+    await Promise.allSettled(started.map((s) => s.stop()));
+  }
+}
+
 /**
  * Runs `fn` against `servers[kind]` with the other server stopped (SIGSTOP): idle, microdb may
- * still be finishing work of its own last row (a snapshot the back-off delayed, say), which must
- * not land in Redis's row; measured that way, Redis's GET p99 went from 0.58 to 0.82-1.06 ms.
+ * still be finishing work of its own last row (a snapshot the back-off delayed, probably), which
+ * must not land in Redis's row; left running, it took Redis's GET p99 from 0.58 to 0.82-1.06 ms.
+ * Only the server's own process stops: a child Redis forks for an AOF rewrite runs on.
  */
 function alone<T>(servers: Record<Kind, Server>, kind: Kind, fn: (s: Server) => T): T {
   const other = servers[kind === "microdb" ? "redis" : "microdb"];
@@ -213,8 +228,7 @@ for (let rep = 0; rep < REPS; rep++) {
   // needs none. Both run side by side and every row is measured on one right after the other
   // (which goes first alternates, the other is stopped meanwhile): the machine's speed drifts
   // over minutes, and a slow spell should hit both sides of a row, not one server's whole rep.
-  const servers = { microdb: await start("microdb"), redis: await start("redis") };
-  try {
+  await withPair("everysec", async (servers) => {
     for (const kind of pair(rep)) alone(servers, kind, (s) => benchmark(s.port, 50, 16, 16, QUICK ? 50_000 : 300_000));
     let turn = rep;
     for (const { c, P, n } of configs) {
@@ -226,23 +240,16 @@ for (let rep = 0; rep < REPS; rep++) {
         }
       }
     }
-  } finally {
-    await servers.microdb.stop();
-    await servers.redis.stop();
-  }
+  });
   // Group commit: SET with 50 clients under appendfsync always, against the same row at everysec.
-  const always = { microdb: await start("microdb", "always"), redis: await start("redis", "always") };
-  try {
+  await withPair("always", async (always) => {
     for (const kind of pair(rep)) alone(always, kind, (s) => benchmark(s.port, 50, 16, 16, QUICK ? 20_000 : 100_000));
     for (const kind of pair(rep)) {
       const rows = alone(always, kind, (s) => benchmark(s.port, 50, 1, 16, QUICK ? 20_000 : 100_000));
       record("SET -c 50 -P 1 16 B, appendfsync always", kind, rows.SET!);
       console.error(`rep ${rep + 1}/${REPS} ${kind} appendfsync always -c 50 -P 1 -d 16: SET ${rows.SET!.rps} rps`);
     }
-  } finally {
-    await always.microdb.stop();
-    await always.redis.stop();
-  }
+  });
 }
 
 const rows: Row[] = [];
@@ -259,8 +266,7 @@ for (const [name, count, size] of memory) {
   const snapshots = count === memory[0]![1];
   const m: number[] = [], r: number[] = [];
   for (let rep = 0; rep < REPS; rep++) {
-    const order: Kind[] = rep % 2 === 0 ? ["microdb", "redis"] : ["redis", "microdb"];
-    for (const kind of order) {
+    for (const kind of pair(rep)) {
       const got = await loadAndMeasure(kind, count, size, snapshots);
       (kind === "microdb" ? m : r).push(got.rss);
       if (got.worst) {

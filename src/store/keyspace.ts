@@ -45,7 +45,7 @@ const E_VLEN = 4;
 const E_KLEN = 8;
 const E_KEY = 9;
 const OUTSIDE = 0xffff_ffff;
-/** Slots whose entries the snapshot walk loads together (see touchEntries). */
+/** Slots whose entries the snapshot walk loads together (see touchEntries); 16 and 64 measured the same. */
 const SNAPSHOT_TOUCH = 32;
 /** Values this large are kept as their own arrays, not in the arena. */
 export const LARGE_VALUE = MAX_BLOCK - E_KEY - 255;
@@ -501,7 +501,7 @@ export class Keyspace {
     return true;
   }
 
-  /** Loads the first word of the entries in the next SNAPSHOT_TOUCH slots from `from`; returns the end. */
+  /** Loads the first byte of the entries in the next SNAPSHOT_TOUCH slots from `from`; returns the end. */
   private touchEntries(handles: Int32Array, from: number, arena: Arena): number {
     const end = Math.min(from + SNAPSHOT_TOUCH, handles.length);
     let sink = 0;

@@ -96,7 +96,7 @@ describe("persistence", () => {
           }
         }
       });
-      // Automatic snapshots back off 100x their duration after the first of a round, so a SAVE at
+      // Automatic snapshots back off 300x their loop time after the first of a round, so a SAVE at
       // a random moment puts another one where the kill may land.
       const saving = Bun.sleep(Math.floor(Math.random() * 200)).then(() => c.save()).catch(() => {});
       await Bun.sleep(60 + Math.floor(Math.random() * 200));
