@@ -9,8 +9,9 @@
 // again. Without either, `redis-benchmark -c 50 -P 1` SET p99 went from 1.77 to 1.21 ms (medians
 // of 5), with RSS after a bulk load unchanged (README, "Where the -P 1 tail comes from").
 
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { readdirSync, readlinkSync, realpathSync } from "node:fs";
+import { getSystemErrorMessage, getSystemErrorName } from "node:util";
 import { readNulList } from "../argv.ts";
 
 /** Variable, value: what the server runs with unless its environment already says otherwise. */
@@ -46,10 +47,7 @@ export function applyRuntimeEnv(): string | null {
     if (missing.length === 0) return null;
     const enc = new TextEncoder();
     for (const k of missing) envp.push(enc.encode(`${k}=${RUNTIME_ENV[k]}`));
-    const libc = dlopen("libc.so.6", {
-      execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-      fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    });
+    const libc = openLibc();
     keepInheritedDescriptors((fd) => libc.symbols.fcntl(fd, F_SETFD, 0));
     const argvTable = cStringTable(argv);
     const envTable = cStringTable(envp);
@@ -57,14 +55,47 @@ export function applyRuntimeEnv(): string | null {
     // Both tables and paths stay referenced until execve returns (it returns only on failure).
     if (named !== null) libc.symbols.execve(named, argvTable.table, envTable.table);
     libc.symbols.execve(cString(enc.encode("/proc/self/exe")), argvTable.table, envTable.table);
+    // Read at once, before other calls into libc can overwrite it.
+    const errno = read.i32(libc.symbols.__errno_location() as Pointer, 0);
     libc.close();
-    return `execve of /proc/self/exe failed (${argvTable.strings.length + envTable.strings.length} bytes of arguments and environment)`;
+    const bytes = argvTable.strings.length + envTable.strings.length;
+    return `execve of /proc/self/exe failed: ${errnoText(errno)} (${bytes} bytes of arguments and environment)`;
   } catch (e) {
     return (e as Error).message;
   }
 }
 
 const F_SETFD = 2;
+
+const LIBC_SYMBOLS = {
+  execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  __errno_location: { args: [], returns: FFIType.ptr },
+} as const;
+
+/** glibc's libc by its soname, else musl's (Alpine), whose file is named for the machine. */
+function openLibc() {
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  const names = ["libc.so.6", `libc.musl-${arch}.so.1`];
+  const errors: string[] = [];
+  for (const name of names) {
+    try {
+      return dlopen(name, LIBC_SYMBOLS);
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  throw new Error(`no C library to call execve with: ${errors.join("; ")}`);
+}
+
+/** "E2BIG (argument list too long)": the name a man page uses, and what it means. */
+export function errnoText(errno: number): string {
+  try {
+    return `${getSystemErrorName(-errno)} (${getSystemErrorMessage(-errno)})`;
+  } catch {
+    return `errno ${errno}`;
+  }
+}
 
 /**
  * Bun marks every descriptor a parent passed on (3 and up) close-on-exec when it starts; undone

@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../../src/client/client.ts";
-import { startServer, tempDir, type RunningServer } from "./harness.ts";
+import { BINARY, cleanEnv, startServer, tempDir, type RunningServer } from "./harness.ts";
 
 function environ(pid: number): Map<string, string> {
   const out = new Map<string, string>();
@@ -95,6 +95,68 @@ test("a descriptor the parent passed on (a lock on fd 9, say) is still open afte
   try {
     expect(mimallocOption(s.output(), "purge_holes")).toEqual(["1", "0"]); // it did start twice
     expect(readlinkSync(`/proc/${s.pid}/fd/9`)).toBe(lock);
+  } finally {
+    await s.stop();
+  }
+}, 20_000);
+
+/** The kernel's cap on argv + environment for a new program: a quarter of the stack limit, within 128 KiB..6 MiB. */
+function execLimit(): number {
+  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max stack size"))!;
+  const soft = line.split(/\s+/)[3]!;
+  const quarter = soft === "unlimited" ? Infinity : Number(soft) / 4;
+  return Math.max(Math.min(6 * 1024 * 1024, quarter), 128 * 1024);
+}
+
+/** `count` variables PAD00=xxx… taking exactly `total` bytes of the environment block (NULs included). */
+function padding(total: number, count: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (let i = 0; i < count; i++) {
+    const share = i < count - 1 ? Math.floor(total / count) : total - Math.floor(total / count) * (count - 1);
+    env[`PAD${String(i).padStart(2, "0")}`] = "x".repeat(share - 7); // "PADnn=" and the NUL
+  }
+  return env;
+}
+
+/** What an argument list costs the kernel: each string and its NUL, and a pointer to it. */
+const argBytes = (args: string[]) => args.reduce((n, a) => n + Buffer.byteLength(a) + 1 + 8, 0);
+
+test("when the second start fails, the server says why, with the errno, and runs on without the settings", async () => {
+  // An environment just small enough for the server to start, so that the two settings it adds
+  // (75 bytes) push the second start past the kernel's limit: execve fails with E2BIG. The
+  // server's last try is by /proc/self/exe, shorter than BINARY's path; the 75 bytes cover the
+  // difference for any path under 89 bytes.
+  const limit = execLimit();
+  const count = Math.ceil(limit / 120_000); // each under the 128 KiB cap on one string
+  const fits = (total: number) => {
+    try {
+      return Bun.spawnSync([BINARY, "--version"], { env: cleanEnv(padding(total, count)), stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+    } catch {
+      return false; // E2BIG from posix_spawn
+    }
+  };
+  let lo = count * 8;
+  let hi = limit;
+  expect(fits(lo)).toBe(true);
+  expect(fits(hi)).toBe(false);
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  // The largest padding that fits with the server's own arguments instead of --version's.
+  const total = lo + argBytes(["--version"]) - argBytes(["--port", "0"]);
+  const s = await startServer({ env: padding(total, count) });
+  try {
+    expect(s.output()).toContain(
+      "Runtime settings not applied (execve of /proc/self/exe failed: E2BIG (argument list too long)",
+    );
+    expect(environ(s.pid).has("MIMALLOC_PURGE_HOLES")).toBe(false);
+    // It serves all the same.
+    const c = await connect("127.0.0.1", s.port);
+    await c.set("k", "v");
+    expect(new TextDecoder().decode((await c.get("k"))!)).toBe("v");
+    c.close();
   } finally {
     await s.stop();
   }
