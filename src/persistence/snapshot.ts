@@ -14,7 +14,7 @@
 import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import type { Keyspace, RawEmit, SnapshotView } from "../store/keyspace.ts";
+import { LARGE_VALUE, type Keyspace, type RawEmit, type SnapshotView } from "../store/keyspace.ts";
 import { copyBytes } from "../bytes.ts";
 import { keyFromBytes } from "../store/keys.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
@@ -34,13 +34,16 @@ const FOOTER = 1 + 8 + 4;
  * A slice ends after this much time... Every client whose request arrives during a slice waits
  * for the rest of it, and a snapshot of 100k keys took ~15 slices of 1 ms: with 50 clients that
  * was ~0.75% of a 100k-request run delayed by up to 1 ms, a share the size of the p99's. Shorter
- * slices cost the same loop time in all (1M x 16 B: ~120 ms either way), a fifth more wall time.
+ * slices cost the same loop time in all (1M x 16 B: 107-132 ms either way) and more wall time
+ * (141-212 ms before, 163-319 after).
  */
 export const SLICE_BUDGET_MS = 0.25;
 /** ...or this many encoded bytes (1 KiB values fill 1 MiB in 0.4-3 ms when the memory is cold). */
 const SLICE_BYTES = 256 * 1024;
-/** Entries between clock checks. */
+/** Entries between clock checks, at most. */
 const CLOCK_EVERY = 64;
+/** The most bytes one entry copies into a slice (larger values are referenced instead). */
+const LARGEST_COPIED = ENTRY_HEADER + EXPIRY_FIELD + 255 + LARGE_VALUE - 1;
 
 export interface SnapshotSink {
   write(chunks: Uint8Array[]): Promise<void>;
@@ -58,7 +61,9 @@ export interface SnapshotStats {
 }
 
 /** Streams the keyspace's point-in-time `view` (begun by the caller) into `sink`. */
-export async function writeSnapshotStream(ks: Keyspace, view: SnapshotView, position: number, sink: SnapshotSink): Promise<SnapshotStats> {
+export async function writeSnapshotStream(
+  ks: Keyspace, view: SnapshotView, position: number, sink: SnapshotSink, budgetMs = SLICE_BUDGET_MS,
+): Promise<SnapshotStats> {
   const started = performance.now();
   const stats: SnapshotStats = { entries: 0, bytes: 0, slices: 0, worstSliceMs: 0, busyMs: 0, ms: 0 };
   let crc = 0;
@@ -70,7 +75,15 @@ export async function writeSnapshotStream(ks: Keyspace, view: SnapshotView, posi
   let more = true;
   // One slice buffer, reused once the sink has taken the previous slice: a snapshot of a large
   // keyspace should not itself feed the garbage collector, whose pauses are the loop's worst stalls.
-  const sliceBuf = new Uint8Array(SLICE_BYTES + 64 * 1024);
+  const sliceBuf = new Uint8Array(SLICE_BYTES + LARGEST_COPIED);
+  /**
+   * The largest entry copied so far (the worst case until one is seen): each walk step takes only
+   * as many entries as fit in what is left of the slice, so 64 entries of tens of KiB cannot run a
+   * slice far past its bound. An entry larger than any before it can still overrun; the buffer
+   * has room for one, and beyond that a new one is made.
+   */
+  let largest = LARGEST_COPIED;
+  let seen = false;
   try {
     while (more) {
       const t0 = performance.now();
@@ -85,8 +98,12 @@ export async function writeSnapshotStream(ks: Keyspace, view: SnapshotView, posi
         const extra = expireAt > 0 ? EXPIRY_FIELD : 0;
         const need = ENTRY_HEADER + extra + kl + (large ? 0 : vl);
         copied += need;
+        if (!seen || need > largest) {
+          largest = need;
+          seen = true;
+        }
         if (len + need > buf.length) {
-          // Only an entry larger than the room left gets here (slices stop at SLICE_BYTES).
+          // Only an entry larger than any before it in this snapshot gets here (see `largest`).
           chunks.push(buf.subarray(0, len));
           buf = new Uint8Array(Math.max(need, SLICE_BYTES));
           len = 0;
@@ -113,8 +130,9 @@ export async function writeSnapshotStream(ks: Keyspace, view: SnapshotView, posi
         stats.entries++;
       };
       for (;;) {
-        more = ks.snapshotNextRaw(view, CLOCK_EVERY, emit);
-        if (!more || copied >= SLICE_BYTES || performance.now() - t0 >= SLICE_BUDGET_MS) break;
+        const room = Math.floor((SLICE_BYTES - copied) / largest);
+        more = ks.snapshotNextRaw(view, Math.max(1, Math.min(CLOCK_EVERY, room)), emit);
+        if (!more || copied >= SLICE_BYTES || performance.now() - t0 >= budgetMs) break;
       }
       if (!more) {
         const end = new Uint8Array(FOOTER);
