@@ -73,7 +73,10 @@ const LIBC_SYMBOLS = {
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
 
-/** glibc's libc by its soname, else musl's (Alpine), whose file is named for the machine. */
+/**
+ * The C library by glibc's soname; musl's loader (Alpine) answers to that name too, and its own
+ * file name, for the machine, is the fallback.
+ */
 function openLibc() {
   const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
   const names = ["libc.so.6", `libc.musl-${arch}.so.1`];
@@ -91,10 +94,13 @@ function openLibc() {
 /** "E2BIG (argument list too long)": the name a man page uses, and what it means. */
 export function errnoText(errno: number): string {
   try {
-    return `${getSystemErrorName(-errno)} (${getSystemErrorMessage(-errno)})`;
+    const name = getSystemErrorName(-errno);
+    // libuv names only the errors it knows; for others it says "Unknown system error -N".
+    if (!name.startsWith("Unknown")) return `${name} (${getSystemErrorMessage(-errno)})`;
   } catch {
-    return `errno ${errno}`;
+    // Not a valid errno (0, positive): said as a number below.
   }
+  return `errno ${errno}`;
 }
 
 /**

@@ -126,6 +126,7 @@ test("when the second start fails, the server says why, with the errno, and runs
   // (75 bytes) push the second start past the kernel's limit: execve fails with E2BIG. The
   // server's last try is by /proc/self/exe, shorter than BINARY's path; the 75 bytes cover the
   // difference for any path under 89 bytes.
+  expect(BINARY.length).toBeLessThan(89);
   const limit = execLimit();
   const count = Math.ceil(limit / 120_000); // each under the 128 KiB cap on one string
   const fits = (total: number) => {
