@@ -223,16 +223,16 @@ function alone<T>(servers: Record<Kind, Server>, kind: Kind, fn: (s: Server) => 
 }
 
 /**
- * The discarded warm-up, the same for both servers: a short run of each -c 50 -P 1 shape, then
- * -P 16. After a -P 16-only warm-up, JSC still optimized 15 functions in each -P 1 row (18-36 ms
+ * The discarded warm-up, the same for both servers: a short run of each -c 50 -P 1 shape to be
+ * measured (`p1Sizes`), then -P 16 (`p16n` requests). After a -P 16-only warm-up, JSC still optimized 15 functions in each -P 1 row (18-36 ms
  * of DFG/FTL compile time, BUN_JSC_reportDFGCompileTimes=1; with this warm-up 2-6 functions,
  * 2-15 ms), on a machine whose two cores the server and redis-benchmark already fill. The -P 1
  * runs go first so that the -P 16 run overwrites nearly all their keys with 16-byte values (about
  * 900 keys keep 1 KiB ones, the same on both servers).
  */
-function warmUp(port: number): void {
-  if (!QUICK) for (const size of sizes) benchmark(port, 50, 1, size, 20_000);
-  benchmark(port, 50, 16, 16, QUICK ? 50_000 : 300_000);
+function warmUp(port: number, p1Sizes: number[], p16n: number): void {
+  if (!QUICK) for (const size of p1Sizes) benchmark(port, 50, 1, size, 20_000);
+  benchmark(port, 50, 16, 16, p16n);
 }
 
 for (let rep = 0; rep < REPS; rep++) {
@@ -242,7 +242,7 @@ for (let rep = 0; rep < REPS; rep++) {
   // (which goes first alternates, the other is stopped meanwhile): the machine's speed drifts
   // over minutes, and a slow spell should hit both sides of a row, not one server's whole rep.
   await withPair("everysec", async (servers) => {
-    for (const kind of pair(rep)) alone(servers, kind, (s) => warmUp(s.port));
+    for (const kind of pair(rep)) alone(servers, kind, (s) => warmUp(s.port, sizes, QUICK ? 50_000 : 300_000));
     let turn = rep;
     for (const { c, P, n } of configs) {
       for (const size of sizes) {
@@ -256,12 +256,7 @@ for (let rep = 0; rep < REPS; rep++) {
   });
   // Group commit: SET with 50 clients under appendfsync always, against the same row at everysec.
   await withPair("always", async (always) => {
-    for (const kind of pair(rep)) {
-      alone(always, kind, (s) => {
-        if (!QUICK) benchmark(s.port, 50, 1, 16, 20_000); // the row's own shape, as in warmUp
-        benchmark(s.port, 50, 16, 16, QUICK ? 20_000 : 100_000);
-      });
-    }
+    for (const kind of pair(rep)) alone(always, kind, (s) => warmUp(s.port, [16], QUICK ? 20_000 : 100_000));
     for (const kind of pair(rep)) {
       const rows = alone(always, kind, (s) => benchmark(s.port, 50, 1, 16, QUICK ? 20_000 : 100_000));
       record("SET -c 50 -P 1 16 B, appendfsync always", kind, rows.SET!);

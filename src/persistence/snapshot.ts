@@ -29,7 +29,8 @@ const KIND_STRING_EXPIRY = 0x01;
 const KIND_END = 0xff;
 const ENTRY_HEADER = 6;
 const EXPIRY_FIELD = 8;
-const FOOTER = 1 + 8 + 4;
+/** End marker, entry count, CRC. */
+export const SNAPSHOT_FOOTER = 1 + 8 + 4;
 /**
  * A slice ends after this much time... Every client whose request arrives during a slice waits
  * for the rest of it, and a snapshot of 100k keys took ~15 slices of 1 ms: with 50 clients that
@@ -77,13 +78,12 @@ export async function writeSnapshotStream(
   // keyspace should not itself feed the garbage collector, whose pauses are the loop's worst stalls.
   const sliceBuf = new Uint8Array(SLICE_BYTES + LARGEST_COPIED);
   /**
-   * The largest entry copied so far (the worst case until one is seen): each walk step takes only
-   * as many entries as fit in what is left of the slice, so 64 entries of tens of KiB cannot run a
-   * slice far past its bound. An entry larger than any before it can still overrun; the buffer
-   * has room for one, and beyond that a new one is made.
+   * The largest entry copied so far (0: none yet, taken as the worst case): each walk step takes
+   * only as many entries as fit in what is left of the slice, so 64 entries of tens of KiB cannot
+   * run a slice far past its bound. An entry larger than any before it can still overrun; the
+   * buffer has room for one, and beyond that a new one is made.
    */
-  let largest = LARGEST_COPIED;
-  let seen = false;
+  let largest = 0;
   try {
     while (more) {
       const t0 = performance.now();
@@ -98,10 +98,7 @@ export async function writeSnapshotStream(
         const extra = expireAt > 0 ? EXPIRY_FIELD : 0;
         const need = ENTRY_HEADER + extra + kl + (large ? 0 : vl);
         copied += need;
-        if (!seen || need > largest) {
-          largest = need;
-          seen = true;
-        }
+        if (need > largest) largest = need;
         if (len + need > buf.length) {
           // Only an entry larger than any before it in this snapshot gets here (see `largest`).
           chunks.push(buf.subarray(0, len));
@@ -130,12 +127,12 @@ export async function writeSnapshotStream(
         stats.entries++;
       };
       for (;;) {
-        const room = Math.floor((SLICE_BYTES - copied) / largest);
+        const room = Math.floor((SLICE_BYTES - copied) / (largest || LARGEST_COPIED));
         more = ks.snapshotNextRaw(view, Math.max(1, Math.min(CLOCK_EVERY, room)), emit);
         if (!more || copied >= SLICE_BYTES || performance.now() - t0 >= budgetMs) break;
       }
       if (!more) {
-        const end = new Uint8Array(FOOTER);
+        const end = new Uint8Array(SNAPSHOT_FOOTER);
         end[0] = KIND_END;
         writeU64(end, 1, stats.entries);
         buf = concat(buf.subarray(0, len), end.subarray(0, 9));

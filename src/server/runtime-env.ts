@@ -92,7 +92,7 @@ function openLibc() {
 }
 
 /** "E2BIG (argument list too long)": the name a man page uses, and what it means. */
-export function errnoText(errno: number): string {
+function errnoText(errno: number): string {
   try {
     const name = getSystemErrorName(-errno);
     // libuv names only the errors it knows; for others it says "Unknown system error -N".

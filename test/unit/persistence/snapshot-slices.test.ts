@@ -3,11 +3,10 @@
 // time budget is lifted here so that the byte bound alone ends the slices.
 
 import { expect, test } from "bun:test";
-import { SNAPSHOT_HEADER, writeSnapshotStream } from "../../../src/persistence/snapshot.ts";
+import { SNAPSHOT_FOOTER, SNAPSHOT_HEADER, writeSnapshotStream } from "../../../src/persistence/snapshot.ts";
 import { Keyspace } from "../../../src/store/keyspace.ts";
 
 const BOUND = 256 * 1024;
-const FOOTER = 13;
 
 /** The bytes of each slice (each sink write) of a snapshot of `n` keys with `size`-byte values. */
 async function slices(n: number, size: number): Promise<{ slices: number[]; entry: number }> {
@@ -28,7 +27,7 @@ for (const size of [1000, 20_000, 60_000]) {
     const { slices: s, entry } = await slices(Math.ceil((4 * 1024 * 1024) / size), size);
     expect(s.length).toBeGreaterThan(10);
     s.forEach((bytes, i) => {
-      const own = bytes - (i === 0 ? SNAPSHOT_HEADER : 0) - (i === s.length - 1 ? FOOTER : 0);
+      const own = bytes - (i === 0 ? SNAPSHOT_HEADER : 0) - (i === s.length - 1 ? SNAPSHOT_FOOTER : 0);
       if (i < s.length - 1) expect(own).toBeGreaterThanOrEqual(BOUND);
       expect(own).toBeLessThan(BOUND + entry);
     });
