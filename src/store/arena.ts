@@ -6,6 +6,8 @@
 // then about 1/8 apart), and a freed block goes on its class's free list for the next entry of
 // that class. An entry is named by a handle, a small integer: (page << 17) | (offset / 8), so the
 // index can hold it without boxing. Blocks are never moved, so a handle stays valid until freed.
+// A page holds blocks back to back from offset 0 up to pageEnd(), so whoever can tell a block's
+// size from its bytes (the keyspace, for its snapshot walk) can go through a page in order.
 //
 // Frees can be deferred (`deferFrees`): a view handed out by the keyspace stays valid until the
 // end of the event-loop tick (flushFrees), because a command may read a value, replace it and only
@@ -46,11 +48,18 @@ export function classOf(size: number): number {
   return CLASS_OF[(size + 7) >>> 3]!;
 }
 
+/** The bytes a block allocated for `size` takes (its class's size): the next block starts there. */
+export function blockBytes(size: number): number {
+  return CLASS_SIZES[CLASS_OF[(size + 7) >>> 3]!]!;
+}
+
 export class Arena {
   readonly pages: Uint8Array[] = [];
   private readonly free: number[][] = CLASS_SIZES.map(() => []);
   private bumpPage = -1;
   private bumpOff = PAGE_SIZE;
+  /** Where the blocks of each page the bump pointer has left end. */
+  private readonly ends: number[] = [];
   /** Bytes in blocks handed out (by class size) and in free lists. */
   used = 0;
   freeBytes = 0;
@@ -70,6 +79,7 @@ export class Arena {
     }
     if (this.bumpOff + bytes > PAGE_SIZE) {
       if (this.pages.length >= MAX_PAGES) throw new Error(`arena is full (${MAX_PAGES} pages of ${PAGE_SIZE} bytes)`);
+      if (this.bumpPage >= 0) this.ends[this.bumpPage] = this.bumpOff;
       this.pages.push(new Uint8Array(PAGE_SIZE));
       this.bumpPage = this.pages.length - 1;
       this.bumpOff = 0;
@@ -102,6 +112,16 @@ export class Arena {
 
   offset(handle: number): number {
     return (handle & OFFSET_MASK) << 3;
+  }
+
+  /** The handle of the block at byte `offset` of page `page`. */
+  handleAt(page: number, offset: number): number {
+    return (page << OFFSET_BITS) | (offset >>> 3);
+  }
+
+  /** Where the blocks of page `page` end (for the page being filled, where the next one goes). */
+  pageEnd(page: number): number {
+    return page === this.bumpPage ? this.bumpOff : this.ends[page]!;
   }
 
   private put(handle: number, cls: number): void {

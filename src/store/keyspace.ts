@@ -10,7 +10,8 @@
 // holds only the key.
 //
 // Entry block: epoch (u32, see below), value length (u32; 0xFFFFFFFF = kept outside), key length
-// (u8), key bytes, value bytes. A value returned by get() is a view into the arena, valid until
+// (u8), key bytes, value bytes. A freed block says so: value length 0xFFFFFFFE, and its size in
+// bytes where the epoch was. A value returned by get() is a view into the arena, valid until
 // the end of the event-loop tick (frees are deferred to then, arena.ts): copy it to keep it.
 // Stored values are never changed in place; a write makes a new block.
 //
@@ -21,10 +22,11 @@
 //
 // Point-in-time snapshots without fork and without stopping the world (after Dragonfly): each
 // snapshot has an epoch, one more than the last, and an entry's epoch says whether the running
-// snapshot has dealt with it. The walk goes through the table slot by slot (sequential memory, the
-// fast way through a million entries) and emits entries whose epoch is older, stamping them; if
-// the table is rebuilt meanwhile it starts over and skips what is stamped (a rebuild needs 3/8 of
-// the slots in new inserts, several times more than the walk's own cost, so the walk still ends). Before a write
+// snapshot has dealt with it. The walk goes through the arena's pages in address order, block by
+// block (sequential memory: in index order each entry was a cache miss, and a 1 KiB value's copy
+// from a random place took three times as long), stepping over free blocks, which are marked as
+// such in their header, and emits live entries whose epoch is older, stamping them; it ends where
+// the arena ended when the view began, as every block past that is newer. Before a write
 // changes or deletes an entry not yet stamped, its key, old value and expiry are saved (and it is
 // stamped); entries created during the snapshot are born stamped. When the walk ends, the saved
 // values are emitted. So every key that existed at the start is emitted exactly once, as it was
@@ -32,7 +34,7 @@
 // snapshot, not to the dataset. FLUSHALL during a snapshot hands the old table and arena to the
 // snapshot and starts new ones.
 
-import { Arena, MAX_BLOCK } from "./arena.ts";
+import { Arena, MAX_BLOCK, blockBytes } from "./arena.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
 import { PREFETCH_MAX } from "../protocol/prefetch.ts";
 import { keyFromBytes, writeKey } from "./keys.ts";
@@ -45,8 +47,7 @@ const E_VLEN = 4;
 const E_KLEN = 8;
 const E_KEY = 9;
 const OUTSIDE = 0xffff_ffff;
-/** Slots whose entries the snapshot walk loads together (see touchEntries); 16 and 64 measured the same. */
-const SNAPSHOT_TOUCH = 32;
+const FREE = 0xffff_fffe;
 /** Values this large are kept as their own arrays, not in the arena. */
 export const LARGE_VALUE = MAX_BLOCK - E_KEY - 255;
 
@@ -120,9 +121,12 @@ interface SnapshotState extends SnapshotView {
   readonly epoch: number;
   /** What is being walked (the live store, unless FLUSHALL replaced it). */
   readonly store: Store;
-  /** Next slot to look at, and the table generation it refers to. */
-  slot: number;
-  generation: number;
+  /** Where the walk is: the next block is at byte `off` of arena page `page`. */
+  page: number;
+  off: number;
+  /** Where the arena ended when the view began (the last page, and the end of its blocks then). */
+  readonly lastPage: number;
+  readonly lastEnd: number;
   /** Old values of start-time keys changed during the snapshot, with their expiry. */
   readonly saved: Map<string, Uint8Array>;
   readonly savedExpiry: Map<string, number>;
@@ -421,8 +425,10 @@ export class Keyspace {
   beginSnapshot(): SnapshotView {
     if (this.snap !== null) throw new Error("a snapshot is already running");
     this.epoch = (this.epoch + 1) >>> 0;
+    const arena = this.st.arena;
+    const lastPage = arena.pages.length - 1;
     this.snap = {
-      epoch: this.epoch, store: this.st, slot: 0, generation: this.st.table.generation,
+      epoch: this.epoch, store: this.st, page: 0, off: 0, lastPage, lastEnd: lastPage < 0 ? 0 : arena.pageEnd(lastPage),
       saved: new Map(), savedExpiry: new Map(), walkDone: false, savedCursor: null,
     };
     return this.snap;
@@ -446,31 +452,37 @@ export class Keyspace {
     let n = 0;
     if (!s.walkDone) {
       const st = s.store;
-      const table = st.table;
       const arena = st.arena;
       const expires = st.expires;
-      if (table.generation !== s.generation) {
-        // A rebuild moved entries: start over; what was emitted is stamped and skipped.
-        s.generation = table.generation;
-        s.slot = 0;
-      }
-      // Nothing below changes the table, so its array can be read once. Steps are bounded too,
-      // not only emissions: slots may be empty or hold stamped entries.
-      const handles = table.handles;
-      let touched = s.slot;
-      for (let steps = 0; n < max && steps < max * 64 && s.slot < handles.length; steps++) {
-        // Entries sit in the arena in no order the slots follow, so each is a cache miss: load the
-        // next few together in a short loop first, so their misses overlap (as prefetch() does).
-        if (s.slot >= touched) touched = this.touchEntries(handles, s.slot, arena);
-        const e = handles[s.slot++]!;
-        if (e < 0) continue;
-        const b = arena.page(e);
-        const o = arena.offset(e);
+      // Nothing below allocates a block, so the page list can be read once. Steps are bounded
+      // too, not only emissions: blocks may be free or stamped.
+      const pages = arena.pages;
+      const last = s.lastPage;
+      let page = s.page;
+      let off = s.off;
+      let b = pages[page]!;
+      let end = page < last ? arena.pageEnd(page) : page === last ? s.lastEnd : 0;
+      for (let steps = 0; n < max && steps < max * 64; steps++) {
+        if (off >= end) {
+          if (page >= last) break;
+          page++;
+          off = 0;
+          b = pages[page]!;
+          end = page < last ? arena.pageEnd(page) : s.lastEnd;
+          continue;
+        }
+        const o = off;
+        const vlen = readU32(b, o + E_VLEN);
+        if (vlen === FREE) {
+          off += readU32(b, o + E_EPOCH);
+          continue;
+        }
+        const kl = b[o + E_KLEN]!;
+        off += blockBytes(E_KEY + kl + (vlen === OUTSIDE ? 0 : vlen));
         // Stamped: emitted already, saved before a change, or born during the snapshot.
         if (readU32(b, o + E_EPOCH) === s.epoch) continue;
         writeU32(b, o + E_EPOCH, s.epoch);
-        const kl = b[o + E_KLEN]!;
-        const vlen = readU32(b, o + E_VLEN);
+        const e = arena.handleAt(page, o);
         const at = expires.size > 0 ? (expires.get(e) ?? NO_EXPIRY) : NO_EXPIRY;
         if (vlen === OUTSIDE) {
           const v = st.large.get(e)!;
@@ -480,7 +492,9 @@ export class Keyspace {
         }
         n++;
       }
-      if (s.slot >= handles.length) {
+      s.page = page;
+      s.off = off;
+      if (page >= last && off >= end) {
         s.walkDone = true;
         s.savedCursor = s.saved.entries();
       }
@@ -499,18 +513,6 @@ export class Keyspace {
       }
     }
     return true;
-  }
-
-  /** Loads the first byte of the entries in the next SNAPSHOT_TOUCH slots from `from`; returns the end. */
-  private touchEntries(handles: Int32Array, from: number, arena: Arena): number {
-    const end = Math.min(from + SNAPSHOT_TOUCH, handles.length);
-    let sink = 0;
-    for (let i = from; i < end; i++) {
-      const e = handles[i]!;
-      if (e >= 0) sink ^= arena.page(e)[arena.offset(e)]!;
-    }
-    this.prefetchSink ^= sink;
-    return end;
   }
 
   /** Abandons a running snapshot view (on failure); `view` limits it to that one. */
@@ -624,6 +626,12 @@ export class Keyspace {
     const size = blockSize(st.arena, e);
     st.large.delete(e);
     st.expires.delete(e);
+    // Marked free in its header for the snapshot walk; a view of the value, which may still be
+    // read this tick, lies past the header.
+    const b = st.arena.page(e);
+    const o = st.arena.offset(e);
+    writeU32(b, o + E_VLEN, FREE);
+    writeU32(b, o + E_EPOCH, blockBytes(size));
     st.arena.release(e, size);
   }
 

@@ -14,8 +14,8 @@
 // SCAN, a walk that spans many event-loop ticks, goes by home bucket — the slot a key's hash
 // points at — in Redis's reverse-binary cursor order (dictScan): every entry present for the whole
 // walk is visited, at least once, however often the table is rebuilt or resized between steps,
-// and the walk always ends. (The snapshot writer walks slot by slot instead, and uses the entries'
-// epoch stamps to survive a rebuild: keyspace.ts.)
+// and the walk always ends. (The snapshot writer does not use the index: it walks the arena in
+// address order, keyspace.ts.)
 
 export const EMPTY = -1;
 export const TOMBSTONE = -2;
@@ -33,8 +33,6 @@ export class Table {
   size = 0;
   /** Live entries plus tombstones. */
   private used = 0;
-  /** Bumped by every rehash: slot positions changed. */
-  generation = 0;
   /**
    * The arrays of the next, doubled table, made resident ahead of the rebuild (warmStep): first
    * writes to fresh memory fault page by page (~4 ms per MiB on a small VM), so growing 2M slots to
@@ -188,7 +186,6 @@ export class Table {
     let slots = MIN_SLOTS;
     while (slots < (this.size + 1) * 2) slots *= 2;
     this.usedSeen = 0;
-    this.generation++;
     if (this.nextHandles === null || this.nextHandles.length !== slots) {
       this.nextHandles = new Int32Array(slots).fill(EMPTY);
       this.nextHashes = new Int32Array(slots);
