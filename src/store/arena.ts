@@ -7,7 +7,8 @@
 // that class. An entry is named by a handle, a small integer: (page << 17) | (offset / 8), so the
 // index can hold it without boxing. Blocks are never moved, so a handle stays valid until freed.
 // A page holds blocks back to back from offset 0 up to pageEnd(), so whoever can tell a block's
-// size from its bytes (the keyspace, for its snapshot walk) can go through a page in order.
+// size from its bytes can go through a page in order: the keyspace's snapshot walk does, and so
+// relies on every block being either a live entry or one it marked free (it is the only caller).
 //
 // Frees can be deferred (`deferFrees`): a view handed out by the keyspace stays valid until the
 // end of the event-loop tick (flushFrees), because a command may read a value, replace it and only

@@ -506,8 +506,9 @@ test("keys() ends under constant churn and returns every key that stayed", () =>
   for (let i = 0; i < 5000; i++) expect(seen.has(`stay${i}`)).toBe(true);
 });
 
-// Regression: a walk whose first bucket (cursor 0) holds more entries than one call may emit took
-// the unchanged cursor for "gone round" and ended after a few keys.
+// Regression from the walk by home bucket (since replaced by one in arena order, which this still
+// covers): a first bucket (cursor 0) holding more entries than one call may emit made the walk
+// take the unchanged cursor for "gone round" and end after a few keys.
 test("a first bucket fuller than one call's max: the walk still covers everything", () => {
   const seed = 12345;
   const enc = new TextEncoder();
