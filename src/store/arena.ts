@@ -51,7 +51,7 @@ export function classOf(size: number): number {
 
 /** The bytes a block allocated for `size` takes (its class's size): the next block starts there. */
 export function blockBytes(size: number): number {
-  return CLASS_SIZES[CLASS_OF[(size + 7) >>> 3]!]!;
+  return CLASS_SIZES[classOf(size)]!;
 }
 
 export class Arena {

@@ -105,11 +105,13 @@ function valueOf(st: Store, e: number): Uint8Array {
   return b.subarray(at, at + vlen);
 }
 
-function blockSize(arena: Arena, e: number): number {
-  const b = arena.page(e);
-  const o = arena.offset(e);
-  const vlen = readU32(b, o + E_VLEN);
-  return E_KEY + b[o + E_KLEN]! + (vlen === OUTSIDE ? 0 : vlen);
+/**
+ * The bytes an entry asks the arena for: header, key, and the value unless it is kept outside
+ * (vlen OUTSIDE). The block is allocated, freed and stepped over by the snapshot walk by this
+ * size, so all three take it from here.
+ */
+function entrySize(kl: number, vlen: number): number {
+  return E_KEY + kl + (vlen === OUTSIDE ? 0 : vlen);
 }
 
 /** A running point-in-time view, as the one who began it holds it. */
@@ -250,7 +252,7 @@ export class Keyspace {
     const st = this.st;
     const arena = st.arena;
     const outside = vl >= LARGE_VALUE;
-    const e = arena.alloc(E_KEY + kl + (outside ? 0 : vl));
+    const e = arena.alloc(entrySize(kl, outside ? OUTSIDE : vl));
     const b = arena.page(e);
     const o = arena.offset(e);
     // Born during a snapshot means dealt with: the snapshot never emits it.
@@ -478,7 +480,7 @@ export class Keyspace {
           continue;
         }
         const kl = b[o + E_KLEN]!;
-        off += blockBytes(E_KEY + kl + (vlen === OUTSIDE ? 0 : vlen));
+        off += blockBytes(entrySize(kl, vlen));
         // Stamped: emitted already, saved before a change, or born during the snapshot.
         if (readU32(b, o + E_EPOCH) === s.epoch) continue;
         writeU32(b, o + E_EPOCH, s.epoch);
@@ -623,13 +625,13 @@ export class Keyspace {
 
   private free(e: number): void {
     const st = this.st;
-    const size = blockSize(st.arena, e);
+    const b = st.arena.page(e);
+    const o = st.arena.offset(e);
+    const size = entrySize(b[o + E_KLEN]!, readU32(b, o + E_VLEN));
     st.large.delete(e);
     st.expires.delete(e);
     // Marked free in its header for the snapshot walk; a view of the value, which may still be
     // read this tick, lies past the header.
-    const b = st.arena.page(e);
-    const o = st.arena.offset(e);
     writeU32(b, o + E_VLEN, FREE);
     writeU32(b, o + E_EPOCH, blockBytes(size));
     st.arena.release(e, size);
