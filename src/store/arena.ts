@@ -2,7 +2,7 @@
 //
 // One Uint8Array per entry made every SET allocate and left the collector a million live objects
 // to walk (its full pauses were the server's longest stalls). Here entries are carved out of 1 MiB
-// pages with a bump pointer, in size classes (multiples of 8 bytes up to 256, of 64 up to 4 KiB,
+// pages with a bump pointer, in size classes (multiples of 8 bytes up to 256, of 32 up to 4 KiB,
 // then about 1/8 apart), and a freed block goes on its class's free list for the next entry of
 // that class. An entry is named by a handle, a small integer: (page << 17) | (offset / 8), so the
 // index can hold it without boxing. Blocks are never moved, so a handle stays valid until freed.
@@ -25,7 +25,9 @@ export const MAX_BLOCK = 64 * 1024;
 const CLASS_SIZES: number[] = (() => {
   const out: number[] = [];
   for (let s = 8; s <= 256; s += 8) out.push(s);
-  for (let s = 320; s <= 4096; s += 64) out.push(s);
+  // 32-byte steps, not 64: a 1 KiB value with its key and header (~1050 bytes) takes 1056, not
+  // 1088, 3% less memory for 1 KiB values.
+  for (let s = 288; s <= 4096; s += 32) out.push(s);
   let s = 4096;
   while (s < MAX_BLOCK) {
     s = Math.min(MAX_BLOCK, Math.ceil((s * 1.125) / 64) * 64);

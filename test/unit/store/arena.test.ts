@@ -2,7 +2,7 @@
 // while views may still be read, and the keyspace's promise that a view lives until then.
 
 import { describe, expect, test } from "bun:test";
-import { Arena, MAX_BLOCK, PAGE_SIZE, classOf } from "../../../src/store/arena.ts";
+import { Arena, MAX_BLOCK, PAGE_SIZE, blockBytes, classOf } from "../../../src/store/arena.ts";
 import { Keyspace } from "../../../src/store/keyspace.ts";
 
 describe("Arena", () => {
@@ -42,6 +42,10 @@ describe("Arena", () => {
       const c = classOf(size);
       expect(c).toBeGreaterThanOrEqual(last);
       last = c;
+      // The steps: 8 bytes up to 256, 32 up to 4 KiB, then about an eighth of the size.
+      const waste = blockBytes(size) - size;
+      expect(waste).toBeGreaterThanOrEqual(0);
+      expect(waste).toBeLessThan(size <= 256 ? 8 : size <= 4096 ? 32 : Math.ceil(size / 8) + 64);
     }
     expect(() => classOf(MAX_BLOCK)).not.toThrow();
   });
