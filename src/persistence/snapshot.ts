@@ -33,12 +33,14 @@ const EXPIRY_FIELD = 8;
 export const SNAPSHOT_FOOTER = 1 + 8 + 4;
 /**
  * A slice ends after this much time... Every client whose request arrives during a slice waits
- * for the rest of it, and a snapshot of 100k keys took ~15 slices of 1 ms: with 50 clients that
- * was ~0.75% of a 100k-request run delayed by up to 1 ms, a share the size of the p99's. Shorter
- * slices cost the same loop time in all (1M x 16 B: 107-132 ms either way) and more wall time
- * (141-212 ms before, 163-319 after).
+ * for the rest of it: under -c 50 -P 1 each slice lengthens one tick, so while a snapshot runs
+ * every client's latency grows by about a slice, and a snapshot spans more than 1% of a
+ * benchmark row (its p99). Slices went from 1 ms to 0.25 and then to 0.1: the loop time in all
+ * stays about the same, the wall time grows (a `SAVE` of 1M x 16 B on an idle server, 3 each:
+ * 55-78 ms of loop time in 83-125 ms at 0.25, 54-93 ms in 118-195 ms at 0.1; README, "Shorter
+ * slices").
  */
-export const SLICE_BUDGET_MS = 0.25;
+export const SLICE_BUDGET_MS = 0.1;
 /** ...or this many encoded bytes (1 KiB values fill 1 MiB in 0.4-3 ms when the memory is cold). */
 const SLICE_BYTES = 256 * 1024;
 /** Entries between clock checks, at most. */
