@@ -1,5 +1,5 @@
 // The snapshot writer's slices: each one the event loop gives to a snapshot is bounded in bytes
-// (256 KiB of copied entries, as well as 0.25 ms), so that no client waits out a long copy. The
+// (256 KiB of copied entries, as well as SLICE_BUDGET_MS), so that no client waits out a long copy. The
 // time budget is lifted here so that the byte bound alone ends the slices.
 
 import { expect, test } from "bun:test";
