@@ -40,27 +40,20 @@ test("SAVE waits its turn when a full sync takes the view during the fsync befor
 
 /**
  * A Persistence on `ks` in a new dir that snapshots every 5 writes (by count only), and
- * `writes(n)`, which sets and logs n writes and ends the tick.
+ * `writes(n, v)`, which sets and logs n writes of `v` (default `value`) and ends the tick, and
+ * `until(taken, ms)`, which waits for the taken-snapshot count to reach `taken`.
  */
 function autoSnapshotting(ks: Keyspace, value: Uint8Array) {
   const dir = tempDir();
   const config = { ...defaultConfig(), appendfsync: "no" as const, snapshot_commands: 5, snapshot_interval: 0 };
   const p = new Persistence(dir, config, ks, { file: AOF_FILE, base: 0, size: 0, exists: false }, null);
-  const writes = (n: number) => {
+  const writes = (n: number, v = value) => {
     for (let i = 0; i < n; i++) {
-      ks.set("k", value);
-      p.logWrite(Op.SET, "k", value);
+      ks.set("k", v);
+      p.logWrite(Op.SET, "k", v);
     }
     p.aof.endOfTick();
   };
-  return { dir, p, writes };
-}
-
-test("an automatic snapshot waits 300 times the last one's event-loop time after it", async () => {
-  const ks = new Keyspace();
-  const value = new Uint8Array(64);
-  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
-  const { p, writes } = autoSnapshotting(ks, value);
   const until = async (taken: number, ms: number) => {
     const deadline = performance.now() + ms;
     while (p.info().snapshotsTaken < taken) {
@@ -69,6 +62,17 @@ test("an automatic snapshot waits 300 times the last one's event-loop time after
     }
     return performance.now();
   };
+  return { dir, p, writes, until };
+}
+
+/** A value that, written 5 times, grows the AOF by more than the last snapshot's size. */
+const outgrowing = (p: Persistence) => new Uint8Array(Math.ceil(p.info().lastSnapshot!.bytes / 5));
+
+test("an automatic snapshot waits 300 times the last one's event-loop time after it", async () => {
+  const ks = new Keyspace();
+  const value = new Uint8Array(64);
+  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
+  const { p, writes, until } = autoSnapshotting(ks, value);
   try {
     writes(5); // snapshot_commands reached: the first one starts at once
     await until(1, 10_000);
@@ -76,7 +80,7 @@ test("an automatic snapshot waits 300 times the last one's event-loop time after
     const ran = first.lastSnapshot!.busyMs; // what the back-off scales: the slices' loop time
     expect(ran).toBeGreaterThan(0);
     expect(ran).toBeLessThanOrEqual(first.lastSnapshot!.ms); // not the snapshot's wall time
-    writes(5); // reached again at once: this one must wait
+    writes(5, outgrowing(p)); // due again at once (count and AOF growth): this one must wait
     await until(2, 450 * ran + 5_000);
     // Both times are taken as each snapshot ends. The second starts 300 x `ran` after the first
     // ended; at 100 x, the old factor, it ended about 100 x `ran` plus its own run after it.
@@ -85,6 +89,52 @@ test("an automatic snapshot waits 300 times the last one's event-loop time after
     await p.close(false);
   }
 }, 30_000);
+
+test("a snapshot by count also waits until the AOF has grown by the last snapshot's size", async () => {
+  const ks = new Keyspace();
+  const value = new Uint8Array(64);
+  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
+  const { p, writes, until } = autoSnapshotting(ks, value);
+  try {
+    writes(5);
+    await until(1, 10_000);
+    const first = p.info().lastSnapshot!;
+    expect(first.bytes).toBeGreaterThan(10_000 * 64);
+    // Count reached again, but 5 small records are far less than the 640 KB+ snapshot: past the
+    // back-off (300 x its loop time) no second one may start.
+    writes(5);
+    await Bun.sleep(450 * first.busyMs + 300);
+    expect(p.info().snapshotsTaken).toBe(1);
+    writes(5, outgrowing(p)); // now the AOF since the snapshot is larger than it
+    await until(2, 5_000);
+    expect(p.info().lastSnapshot!.entries).toBe(10_001);
+  } finally {
+    await p.close(false);
+  }
+}, 30_000);
+
+test("after a restart the loaded dump.rdb's size is the growth a snapshot by count waits for", async () => {
+  const dir = tempDir();
+  const config = { ...defaultConfig(), appendfsync: "no" as const, snapshot_commands: 5, snapshot_interval: 0 };
+  const loaded = { position: 0, createdAt: Date.now(), bytes: 100_000 };
+  const ks = new Keyspace();
+  const p = new Persistence(dir, config, ks, { file: AOF_FILE, base: 0, size: 0, exists: false }, loaded);
+  const write = (v: Uint8Array) => {
+    for (let i = 0; i < 5; i++) p.logWrite(Op.SET, "k", v);
+    p.aof.endOfTick();
+  };
+  try {
+    write(new Uint8Array(16));
+    await Bun.sleep(300);
+    expect(p.info().snapshotsTaken).toBe(0);
+    write(new Uint8Array(20_000));
+    const deadline = Date.now() + 5_000;
+    while (p.info().snapshotsTaken === 0 && Date.now() < deadline) await Bun.sleep(5);
+    expect(p.info().snapshotsTaken).toBe(1);
+  } finally {
+    await p.close(false);
+  }
+});
 
 test("after a failed snapshot the next automatic one waits 5 s", async () => {
   const { dir, p, writes } = autoSnapshotting(new Keyspace(), new Uint8Array(16));
