@@ -19,8 +19,13 @@
 //
 // A failed write or fsync is never ignored: the batch is kept and retried every second, `healthy`
 // turns false (the server refuses writes meanwhile) and the log says why.
+//
+// Under `always` the file is kept zero-filled ahead of the log (PREALLOC): an fdatasync after an
+// append that grows the file must also commit the new size (an ext4 journal commit), one over
+// bytes already there need not. The zeros are cut off at close; recovery takes a tail of zeros
+// for that space, not for a torn record.
 
-import { close, closeSync, fdatasync, fsync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { close, closeSync, fdatasync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { AppendFsync } from "../config.ts";
 import { log } from "../log.ts";
@@ -36,6 +41,17 @@ const AOF_MAGIC = new Uint8Array([0x4d, 0x44, 0x42, 0x41, 0x4f, 0x46, 0x00, 0x01
 const RETRY_MS = 1000;
 const INITIAL_BATCH = 64 * 1024;
 const EMPTY_VALUE = new Uint8Array(0);
+/**
+ * Under `always`, when the log comes within PREALLOC_LOW bytes of the file's end, PREALLOC more bytes
+ * of zeros are written there (at most one chunk per batch: a larger batch grows the file itself).
+ * Measured on this VM's ext4 (pwrite + fdatasync in C, 3000 each, two runs): 1200-byte batches
+ * 0.226-0.235 ms appending, 0.133-0.165 ms with 256 KiB chunks, 0.141-0.158 ms with 1 MiB; 27000-
+ * byte batches 0.234-0.263, 0.176-0.189 and 0.154-0.172 ms. The fsync after a chunk also writes
+ * the chunk's zeros: worst 0.7-0.9 ms with 256 KiB, 2.3-3.0 ms with 1 MiB, hence the smaller one.
+ */
+const PREALLOC = 256 * 1024;
+const PREALLOC_LOW = 64 * 1024;
+let zeros: Uint8Array | null = null;
 
 export function encodeAofHeader(base: number): Uint8Array {
   const h = new Uint8Array(AOF_HEADER);
@@ -90,6 +106,10 @@ export class Aof {
   durable: number;
   private written: number;
   private fd = -1;
+  /** File offset up to which the file holds bytes (records, or preallocated zeros). */
+  private fileEnd = 0;
+  /** Preallocation failed in this file (a full disk): not tried again in it. */
+  private preallocFailed = false;
   private file: string;
   private base: number;
   private batch = new Uint8Array(INITIAL_BATCH);
@@ -122,10 +142,47 @@ export class Aof {
 
   private open(exists: boolean): void {
     this.fd = openSync(this.path(this.file), exists ? "r+" : "w");
+    this.fileEnd = exists ? Math.max(this.logEnd(), fstatSync(this.fd).size) : this.logEnd();
     if (!exists) {
       writeAll(this.fd, encodeAofHeader(this.base), 0);
       fsyncSync(this.fd);
       fsyncDir(this.dir);
+    }
+  }
+
+  /** Cuts off the preallocated zeros (the caller fsyncs); true when there were any. */
+  private cutPreallocated(): boolean {
+    if (this.fileEnd <= this.logEnd()) return false;
+    ftruncateSync(this.fd, this.logEnd());
+    this.fileEnd = this.logEnd();
+    return true;
+  }
+
+  /** File offset where the next record goes. */
+  private logEnd(): number {
+    return AOF_HEADER + (this.written - this.base);
+  }
+
+  /**
+   * Keeps zeros ahead of the log under `always` (PREALLOC). A failure here (a full disk) is not
+   * the log's: what was written of the chunk is cut off again, so it holds no space a snapshot
+   * needs, and appends to this file grow it as they would have anyway (and report their own
+   * failures).
+   */
+  private preallocate(): void {
+    if (this.policy !== "always" || this.preallocFailed || this.fileEnd - this.logEnd() >= PREALLOC_LOW) return;
+    zeros ??= new Uint8Array(PREALLOC);
+    try {
+      writeAll(this.fd, zeros, this.fileEnd);
+      this.fileEnd += PREALLOC;
+    } catch (e) {
+      this.preallocFailed = true;
+      log("warn", `AOF: could not preallocate ${PREALLOC} bytes at byte offset ${this.fileEnd} of ${this.file} (${(e as Error).message}); appends to it grow it instead`);
+      try {
+        ftruncateSync(this.fd, this.fileEnd);
+      } catch {
+        // Zeros left past the log are harmless (recovery takes them for free space) and a cut ends them.
+      }
     }
   }
 
@@ -280,9 +337,13 @@ export class Aof {
     while (this.syncing) await this.idle();
     this.endOfTick();
     while (this.syncing) await this.idle();
-    if (this.failure === null && this.written > this.durable && this.fd >= 0) {
-      fsyncSync(this.fd);
-      this.durable = this.written;
+    if (this.failure === null && this.fd >= 0) {
+      // A cleanly closed file is exactly its log: the preallocated zeros go.
+      const cut = this.cutPreallocated();
+      if (cut || this.written > this.durable) {
+        fsyncSync(this.fd);
+        this.durable = this.written;
+      }
     }
     this.closed = true;
     if (this.everysecTimer) clearInterval(this.everysecTimer);
@@ -297,7 +358,7 @@ export class Aof {
 
   /** Writes the batch at the end of the current file; on failure keeps it for a retry. */
   private writeBatch(): boolean {
-    const offset = AOF_HEADER + (this.written - this.base);
+    const offset = this.logEnd();
     try {
       writeAll(this.fd, this.batch, offset, this.batchLen);
     } catch (e) {
@@ -308,6 +369,8 @@ export class Aof {
     this.batchLen = 0;
     if (this.batch.length > 1024 * 1024) this.batch = new Uint8Array(INITIAL_BATCH);
     this.advanceWritten(n);
+    if (this.fileEnd < offset + n) this.fileEnd = offset + n;
+    this.preallocate();
     return true;
   }
 
@@ -375,7 +438,8 @@ export class Aof {
       const oldPart = at - (this.position - this.batchLen);
       if (oldPart > 0) {
         try {
-          writeAll(this.fd, this.batch, AOF_HEADER + (this.written - this.base), oldPart);
+          writeAll(this.fd, this.batch, this.logEnd(), oldPart);
+          this.fileEnd = Math.max(this.fileEnd, this.logEnd() + oldPart);
         } catch (e) {
           this.fail(`write to ${this.file} failed: ${(e as Error).message}`);
           throw e;
@@ -392,6 +456,7 @@ export class Aof {
       let oldSynced: Promise<void>;
       try {
         writeAll(fd, encodeAofHeader(at), 0);
+        this.cutPreallocated(); // before the old file's last fsync: it ends exactly at `at`
         oldSynced = fsyncAsync(this.fd);
       } catch (e) {
         dropNext();
@@ -413,6 +478,8 @@ export class Aof {
       this.fd = fd;
       this.file = AOF_NEXT;
       this.base = at;
+      this.fileEnd = this.logEnd();
+      this.preallocFailed = false;
       this.dirty = false;
     } catch (e) {
       log("warn", `AOF: could not switch to ${AOF_NEXT} (${(e as Error).message}); appends go on in ${this.file}`);

@@ -117,7 +117,13 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
           off = r.end;
           continue;
         }
-        // A crash cuts the log short (or leaves zeros): nothing valid can follow a torn record.
+        if (zerosFrom(data, off)) {
+          // Space preallocated under appendfsync always (aof.ts), which a clean close cuts off.
+          notes.push(`${removed} ${data.length - off} bytes of zeros after the last record of ${name}, at byte offset ${off} (space preallocated under appendfsync always, left by a crash)`);
+          if (opts.truncateTorn) ftruncateSync(fd, off);
+          break;
+        }
+        // A crash cuts the log short or leaves a record partly written: nothing valid can follow a torn record.
         // Damage with an intact record anywhere after it is corruption, whatever it looks like.
         const torn = last && !validRecordAfter(data, off);
         if (!torn) {
@@ -157,6 +163,12 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
   }
   report.aof = cont >= 0 ? { ...seen[cont]!, exists: true } : { file: AOF_FILE, base: applied, size: 0, exists: false };
   return report;
+}
+
+/** True when data[off..] holds only zero bytes. */
+function zerosFrom(data: Uint8Array, off: number): boolean {
+  for (let p = off; p < data.length; p++) if (data[p] !== 0) return false;
+  return true;
 }
 
 /** True when an intact record (magic, framing and CRC all good) starts anywhere after `off`. */

@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AOF_FILE, AOF_HEADER, AOF_NEXT, Aof, readAofHeader, type AofStart } from "../../../src/persistence/aof.ts";
-import { recordSize } from "../../../src/persistence/record.ts";
+import { recordSize, scanRecord } from "../../../src/persistence/record.ts";
 import { Op } from "../../../src/protocol/binary.ts";
 import { tempDir } from "../../support/temp-dir.ts";
 
@@ -22,8 +22,20 @@ function ticks(aof: Aof, ...keys: string[]): void {
   }
 }
 
+/** Bytes of whole records in appendonly.aof (under `always`, preallocated zeros follow them). */
 function fileBytes(dir: string): number {
-  return statSync(join(dir, AOF_FILE)).size - AOF_HEADER;
+  const data = readFileSync(join(dir, AOF_FILE));
+  let off = AOF_HEADER;
+  for (;;) {
+    const r = scanRecord(data, off, data.length);
+    if (r.kind !== "record") return off - AOF_HEADER;
+    off = r.end;
+  }
+}
+
+/** True when every byte of `path` from `off` on is zero. */
+function zerosFrom(path: string, off: number): boolean {
+  return readFileSync(path).subarray(off).every((b) => b === 0);
 }
 
 test("always: ticks that end during an fsync are written together before the next fsync", async () => {
@@ -66,6 +78,38 @@ test("always: close writes and fsyncs records held behind a running fsync", asyn
   await aof.close();
   expect(fileBytes(dir)).toBe(2 * ONE);
   expect(aof.durable).toBe(2 * ONE);
+});
+
+test("always: the file is kept zero-filled at least 64 KiB past the log, 256 KiB at a time; close cuts it to the log", async () => {
+  const dir = tempDir();
+  const path = join(dir, AOF_FILE);
+  const aof = new Aof(dir, "always", FRESH);
+  ticks(aof, "k1");
+  await aof.waitDurable(ONE);
+  const end = AOF_HEADER + ONE;
+  expect(statSync(path).size).toBe(end + 256 * 1024);
+  expect(zerosFrom(path, end)).toBe(true);
+  // A batch that leaves less than 64 KiB of zeros gets another 256 KiB after them.
+  const big = new Uint8Array(200 * 1024).fill(7);
+  aof.append(Op.SET, "big", big);
+  aof.endOfTick();
+  const end2 = end + recordSize(3, big.length);
+  await aof.waitDurable(end2 - AOF_HEADER);
+  expect(statSync(path).size).toBe(end + 2 * 256 * 1024);
+  expect(zerosFrom(path, end2)).toBe(true);
+  await aof.close();
+  expect(statSync(path).size).toBe(end2);
+  expect(fileBytes(dir)).toBe(end2 - AOF_HEADER);
+});
+
+test("everysec and no: no preallocation, the file is exactly its log", async () => {
+  for (const policy of ["everysec", "no"] as const) {
+    const dir = tempDir();
+    const aof = new Aof(dir, policy, FRESH);
+    ticks(aof, "k1", "k2");
+    expect(statSync(join(dir, AOF_FILE)).size).toBe(AOF_HEADER + 2 * ONE);
+    await aof.close();
+  }
 });
 
 test("everysec: every tick's batch is written at the end of its tick", async () => {

@@ -486,22 +486,39 @@ describe("torn tails", () => {
     await expectContinues(dir, rep!, before, 42);
   });
 
-  test("a zero-filled tail of any length is torn", async () => {
+  test("a zero-filled tail of any length is preallocated space: noted, cut when fixing, not torn", async () => {
     const { dir, db, path, orig } = await withLastRecord(43);
-    for (const zeros of [1, 8, 9, 12, 13, 14, 100, 5000]) {
+    for (const zeros of [1, 8, 9, 12, 13, 14, 100, 5000, 1 << 20]) {
       const bytes = new Uint8Array(orig.length + zeros);
       bytes.set(orig);
       writeFileSync(path, bytes);
-      const torn = [{ file: path, offset: orig.length, bytes: zeros }];
+      const note = `bytes of zeros after the last record of ${AOF_FILE}, at byte offset ${orig.length}`;
       const keep = recoverDir(dir, false);
-      expect(keep.rep.torn).toEqual(torn);
+      expect(keep.rep.torn).toEqual([]);
+      expect(keep.rep.notes).toEqual([`found (--fix removes it) ${zeros} ${note} (space preallocated under appendfsync always, left by a crash)`]);
+      expect(keep.rep.aof).toEqual({ file: AOF_FILE, base: 0, size: orig.length - AOF_HEADER, exists: true });
       expectData(keep.ks, db.model);
       expect(statSync(path).size).toBe(orig.length + zeros);
       const fix = recoverDir(dir, true);
-      expect(fix.rep.torn).toEqual(torn);
+      expect(fix.rep.torn).toEqual([]);
+      expect(fix.rep.notes).toEqual([`removed ${zeros} ${note} (space preallocated under appendfsync always, left by a crash)`]);
       expectData(fix.ks, db.model);
       expect(statSync(path).size).toBe(orig.length);
     }
+  });
+
+  test("zeros after the last record of appendonly.aof, with appendonly.aof.next after it, end that file's log", async () => {
+    const { dir, db } = await cutWithoutSnapshot(new Rng(48));
+    const path = join(dir, AOF_FILE);
+    const orig = fileBytes(path);
+    const bytes = new Uint8Array(orig.length + 4096);
+    bytes.set(orig);
+    writeFileSync(path, bytes);
+    const { ks, rep } = recoverDir(dir, true);
+    expectData(ks, db.model);
+    expect(rep.torn).toEqual([]);
+    expect(rep.notes).toHaveLength(1);
+    expect(statSync(path).size).toBe(orig.length);
   });
 
   test("a last record whose end was zeroed, or damaged anywhere, is torn", async () => {
