@@ -22,8 +22,10 @@
 //
 // Under `always` the file is kept zero-filled ahead of the log (PREALLOC): an fdatasync after an
 // append that grows the file must also commit the new size (an ext4 journal commit), one over
-// bytes already there need not. The zeros are cut off at close; recovery takes a tail of zeros
-// for that space, not for a torn record.
+// bytes already there need not. The zeros are cut off at a clean close and at a cut; recovery
+// takes a tail of zeros for that space, not for a torn record. The price: a power loss during
+// the fsync of a write over zeros can keep a later sector of it and lose an earlier one, which
+// recovery must (and does) tell from corruption (recovery.ts).
 
 import { close, closeSync, fdatasync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -181,7 +183,7 @@ export class Aof {
       try {
         ftruncateSync(this.fd, this.fileEnd);
       } catch {
-        // Zeros left past the log are harmless (recovery takes them for free space) and a cut ends them.
+        // Zeros left past the log are harmless: recovery takes them for free space.
       }
     }
   }

@@ -232,15 +232,21 @@ export class Persistence {
     } else if (this.backoffTimer === null) {
       this.backoffTimer = setTimeout(() => {
         this.backoffTimer = null;
-        if (!this.running && this.aof.position > this.savedPosition) void this.startSnapshot();
+        // Still due? A SAVE meanwhile may have answered the trigger.
+        if (!this.running && (this.countDue() || this.intervalDue())) void this.startSnapshot();
       }, wait);
       this.backoffTimer.unref?.();
     }
   }
 
   private checkInterval(): void {
+    if (this.intervalDue()) this.trigger();
+  }
+
+  /** snapshot_interval seconds since the last snapshot began, and the log has grown since the last one. */
+  private intervalDue(): boolean {
     const every = this.config.snapshot_interval * 1000;
-    if (every > 0 && this.aof.position > this.savedPosition && Date.now() - this.lastAttemptAt >= every) this.trigger();
+    return every > 0 && this.aof.position > this.savedPosition && Date.now() - this.lastAttemptAt >= every;
   }
 
   private startSnapshot(): Promise<void> {
@@ -279,6 +285,7 @@ export class Persistence {
         this.runningPosition = -1;
         return;
       }
+      const counted = this.writesSinceSnapshot;
       this.writesSinceSnapshot = 0;
       this.runningPosition = position;
       try {
@@ -300,6 +307,8 @@ export class Persistence {
         this.lastError = (e as Error).message;
         log("error", `Snapshot failed: ${this.lastError}`);
         this.notBefore = Date.now() + FAILED_RETRY_MS;
+        this.writesSinceSnapshot += counted; // still owed: the retry below is due by count
+        this.triggered ||= this.countDue();
       } finally {
         this.running = null;
         this.runningPosition = -1;

@@ -5,12 +5,14 @@
 // position is before what is already applied (the snapshot, or an earlier file) is skipped, so no
 // write is applied twice, and a file that starts after that point is a gap and stops start-up.
 //
-// A torn tail — the last record of the last file cut short by a crash, or zero-filled — is
-// truncated with a warning naming the byte offset. Any other damage (a bad CRC with records after
-// it, a bad header, a corrupt snapshot) stops start-up with an error naming the file and offset;
-// nothing starts silently empty. `microdb check` runs the same scan without a server.
+// A torn tail — the last record of the last file cut short by a crash, or a power loss's unwritten
+// sector with the rest of that write after it — is truncated with a warning naming the byte
+// offset. Zeros after a file's last record (preallocated under appendfsync always) are cut with a
+// note. Any other damage (a bad CRC with records after it, a bad header, a corrupt snapshot) stops
+// start-up with an error naming the file and offset; nothing starts silently empty. `microdb
+// check` runs the same scan without a server.
 
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { applyMutation } from "../commands/apply.ts";
 import type { Keyspace } from "../store/keyspace.ts";
@@ -74,6 +76,8 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
     if (opts.truncateTorn) rmSync(nextPath);
     files.pop();
   }
+  /** Preallocated zeros to cut once every file has been read. */
+  const zeroTails: { path: string; off: number }[] = [];
   /** Files that were read, with the log position each ends at. */
   const seen: { file: AofStart["file"]; base: number; size: number }[] = [];
   for (let i = 0; i < files.length; i++) {
@@ -119,13 +123,19 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
         }
         if (zerosFrom(data, off)) {
           // Space preallocated under appendfsync always (aof.ts), which a clean close cuts off.
+          // Cut once the whole scan has passed: a later file may still stop start-up.
           notes.push(`${removed} ${data.length - off} bytes of zeros after the last record of ${name}, at byte offset ${off} (space preallocated under appendfsync always, left by a crash)`);
-          if (opts.truncateTorn) ftruncateSync(fd, off);
+          zeroTails.push({ path, off });
           break;
         }
-        // A crash cuts the log short or leaves a record partly written: nothing valid can follow a torn record.
-        // Damage with an intact record anywhere after it is corruption, whatever it looks like.
-        const torn = last && !validRecordAfter(data, off);
+        // A crash cuts the log short or leaves a record partly written, so nothing valid follows a
+        // torn record, unless a power loss kept later sectors of the write but not an earlier one.
+        // Other damage with an intact record after it is corruption, whatever it looks like.
+        const next = nextValidRecord(data, off);
+        const torn = last && (next < 0 || unwrittenSector(data, off, next));
+        if (torn && next >= 0) {
+          notes.push(`${path}: the torn write at byte offset ${off} has a zeroed 512-byte sector (unwritten at a power loss); the records after it were part of that unacknowledged write and go with it`);
+        }
         if (!torn) {
           const why = r.kind === "corrupt" ? r.why : "record cut short";
           throw new RecoveryError(
@@ -156,6 +166,7 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
       break;
     }
   }
+  if (opts.truncateTorn) for (const z of zeroTails) truncateSync(z.path, z.off);
   for (let i = cont + 1; i < seen.length; i++) {
     const f = seen[i]!;
     notes.push(`${removed} ${f.file}: it ends at log position ${f.base + f.size}, before the recovered history (${applied}), so it holds nothing new`);
@@ -171,13 +182,36 @@ function zerosFrom(data: Uint8Array, off: number): boolean {
   return true;
 }
 
-/** True when an intact record (magic, framing and CRC all good) starts anywhere after `off`. */
-function validRecordAfter(data: Uint8Array, off: number): boolean {
+/** Where the first intact record (magic, framing and CRC all good) after `off` starts, or -1. */
+function nextValidRecord(data: Uint8Array, off: number): number {
   for (let p = off + 1; p < data.length; p++) {
-    if (data[p] === MAGIC && scanRecord(data, p, data.length).kind === "record") return true;
+    if (data[p] === MAGIC && scanRecord(data, p, data.length).kind === "record") return p;
+  }
+  return -1;
+}
+
+/**
+ * True when a whole 512-byte sector of zeros lies in data[from, to): a write over preallocated
+ * zeros (appendfsync always) that a power loss cut, keeping later sectors of it but not this one.
+ * No record after such a sector was acknowledged: the fsync it waited for would have made the
+ * sector durable too. Damage that is not a zeroed sector (a flipped bit) with records after it
+ * stays corruption.
+ */
+function unwrittenSector(data: Uint8Array, from: number, to: number): boolean {
+  for (let s = Math.ceil(from / SECTOR) * SECTOR; s + SECTOR <= to; s += SECTOR) {
+    let zero = true;
+    for (let p = s; p < s + SECTOR; p++) {
+      if (data[p] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) return true;
   }
   return false;
 }
+
+const SECTOR = 512;
 
 function readAll(fd: number): Uint8Array {
   const size = fstatSync(fd).size;

@@ -113,6 +113,26 @@ test("a snapshot by count also waits until the AOF has grown by the last snapsho
   }
 }, 30_000);
 
+test("a SAVE during the back-off answers the trigger that armed it: no snapshot when the back-off ends", async () => {
+  const ks = new Keyspace();
+  const value = new Uint8Array(64);
+  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
+  const { p, writes, until } = autoSnapshotting(ks, value);
+  try {
+    writes(5);
+    await until(1, 10_000);
+    const ran = p.info().lastSnapshot!.busyMs;
+    writes(5, outgrowing(p)); // due: waits out the back-off
+    await p.save();
+    expect(p.info().snapshotsTaken).toBe(2);
+    writes(1); // the log has grown since the SAVE, but nothing is due
+    await Bun.sleep(450 * ran + 300);
+    expect(p.info().snapshotsTaken).toBe(2);
+  } finally {
+    await p.close(false);
+  }
+}, 30_000);
+
 test("after a restart the loaded dump.rdb's size is the growth a snapshot by count waits for", async () => {
   const dir = tempDir();
   const config = { ...defaultConfig(), appendfsync: "no" as const, snapshot_commands: 5, snapshot_interval: 0 };
@@ -136,7 +156,7 @@ test("after a restart the loaded dump.rdb's size is the growth a snapshot by cou
   }
 });
 
-test("after a failed snapshot the next automatic one waits 5 s", async () => {
+test("after a failed snapshot the next automatic one waits 5 s, and comes without further writes", async () => {
   const { dir, p, writes } = autoSnapshotting(new Keyspace(), new Uint8Array(16));
   try {
     // The temp file cannot be created: the snapshot fails at once.
@@ -149,7 +169,7 @@ test("after a failed snapshot the next automatic one waits 5 s", async () => {
     }
     const failedAt = Date.now();
     mkdirSync(dir);
-    writes(5); // due again, and it could succeed now: it must still wait
+    // It could succeed now, and the failed one's writes are still owed: it is retried, after 5 s.
     while (p.info().snapshotsTaken === 0 && Date.now() - failedAt < 8_000) await Bun.sleep(20);
     expect(p.info().snapshotsTaken).toBe(1);
     expect(p.info().lastSaveTime - failedAt).toBeGreaterThanOrEqual(4_900);

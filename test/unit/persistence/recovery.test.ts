@@ -555,6 +555,74 @@ describe("torn tails", () => {
     await expectContinues(dir, rep, before, 46);
   });
 
+  test("a power loss's unwritten sector in the last write: the record it cuts and the records after it are torn", async () => {
+    const dir = tempDir();
+    const db = new Db(dir);
+    db.randomOps(new Rng(49), 20);
+    await db.settle();
+    const before = new Map(db.model);
+    const first = db.records.length;
+    // One write of 12 records of 300 bytes: the last batch, the one a power loss can cut.
+    for (let i = 0; i < 12; i++) db.set(`p2-${i}`, bytesOf(300, i));
+    await db.close();
+    const path = join(dir, AOF_FILE);
+    const orig = fileBytes(path);
+    const starts = db.records.slice(first).map((p) => AOF_HEADER + p);
+    // A sector in the middle of the batch never reached the disk; later ones did.
+    const sector = Math.ceil((starts[4]! + 10) / 512) * 512;
+    expect(sector + 512).toBeLessThan(starts[11]!);
+    const bytes = new Uint8Array(orig);
+    bytes.fill(0, sector, sector + 512);
+    writeFileSync(path, bytes);
+    const cut = starts.filter((o) => o <= sector).at(-1)!; // the record the sector begins in
+    const kept = starts.indexOf(cut);
+    const want = new Map(before);
+    for (let i = 0; i < kept; i++) want.set(`p2-${i}`, bytesOf(300, i));
+
+    const keep = recoverDir(dir, false);
+    expect(keep.rep.torn).toEqual([{ file: path, offset: cut, bytes: orig.length - cut }]);
+    expect(keep.rep.notes.join("\n")).toContain(`the torn write at byte offset ${cut} has a zeroed 512-byte sector`);
+    expectData(keep.ks, want);
+    const fix = recoverDir(dir, true);
+    expectData(fix.ks, want);
+    expect(statSync(path).size).toBe(cut);
+    // Damage that is not a zeroed sector, with records after it, stays corruption.
+    const flipped = new Uint8Array(orig);
+    flipped[starts[4]! + 20]! ^= 0x01;
+    writeFileSync(path, flipped);
+    expect(thrown(() => recoverDir(dir, true))).toBeInstanceOf(RecoveryError);
+    expect(statSync(path).size).toBe(orig.length);
+  });
+
+  test("a zeroed sector in appendonly.aof with appendonly.aof.next after it stops start-up", async () => {
+    const { dir, db, at } = await cutWithoutSnapshot(new Rng(50));
+    const path = join(dir, AOF_FILE);
+    const orig = fileBytes(path);
+    const offs = db.records.filter((p) => p < at).map((p) => AOF_HEADER + p);
+    const sector = Math.ceil((offs[1]! + 1) / 512) * 512;
+    expect(sector + 512).toBeLessThan(orig.length - 20);
+    const bytes = new Uint8Array(orig);
+    bytes.fill(0, sector, sector + 512);
+    writeFileSync(path, bytes);
+    const err = thrown(() => recoverDir(dir, true));
+    expect(err).toBeInstanceOf(RecoveryError);
+    expect(err.message).toContain(`${AOF_NEXT} follows it`);
+  });
+
+  test("zeros ending appendonly.aof before appendonly.aof.next begins: a gap stops start-up, and nothing is cut", async () => {
+    const { dir, db, at } = await cutWithoutSnapshot(new Rng(51));
+    const path = join(dir, AOF_FILE);
+    const orig = fileBytes(path);
+    const lastOff = AOF_HEADER + db.records.filter((p) => p < at).at(-1)!;
+    const bytes = new Uint8Array(orig);
+    bytes.fill(0, lastOff);
+    writeFileSync(path, bytes);
+    const err = thrown(() => recoverDir(dir, true));
+    expect(err).toBeInstanceOf(RecoveryError);
+    expect(err.message).toContain("refusing to start with a gap");
+    expect(statSync(path).size).toBe(orig.length);
+  });
+
   test("appendonly.aof cut short with appendonly.aof.next after it is an error, not a torn tail", async () => {
     const { dir, db, at } = await cutWithoutSnapshot(new Rng(47));
     const path = join(dir, AOF_FILE);
