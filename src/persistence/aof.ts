@@ -360,20 +360,29 @@ export class Aof {
 
   /** Writes the batch at the end of the current file; on failure keeps it for a retry. */
   private writeBatch(): boolean {
-    const offset = this.logEnd();
-    try {
-      writeAll(this.fd, this.batch, offset, this.batchLen);
-    } catch (e) {
-      this.fail(`write to ${this.file} failed: ${(e as Error).message}`);
-      return false;
-    }
     const n = this.batchLen;
+    if (this.writeLogBytes(n) !== null) return false;
     this.batchLen = 0;
     if (this.batch.length > 1024 * 1024) this.batch = new Uint8Array(INITIAL_BATCH);
     this.advanceWritten(n);
-    if (this.fileEnd < offset + n) this.fileEnd = offset + n;
     this.preallocate();
     return true;
+  }
+
+  /**
+   * Writes batch[0, n) where the next record goes and counts the file as reaching past it; the
+   * caller advances `written`. A failure is reported (fail) and returned.
+   */
+  private writeLogBytes(n: number): Error | null {
+    const offset = this.logEnd();
+    try {
+      writeAll(this.fd, this.batch, offset, n);
+    } catch (e) {
+      this.fail(`write to ${this.file} failed: ${(e as Error).message}`);
+      return e as Error;
+    }
+    if (this.fileEnd < offset + n) this.fileEnd = offset + n;
+    return null;
   }
 
   /** Counts n more bytes as written and wakes every reply waiting for them. */
@@ -439,13 +448,8 @@ export class Aof {
       if (this.failure !== null) throw new Error(this.failure);
       const oldPart = at - (this.position - this.batchLen);
       if (oldPart > 0) {
-        try {
-          writeAll(this.fd, this.batch, this.logEnd(), oldPart);
-          this.fileEnd = Math.max(this.fileEnd, this.logEnd() + oldPart);
-        } catch (e) {
-          this.fail(`write to ${this.file} failed: ${(e as Error).message}`);
-          throw e;
-        }
+        const failed = this.writeLogBytes(oldPart);
+        if (failed !== null) throw failed;
         this.batch.copyWithin(0, oldPart, this.batchLen);
         this.batchLen -= oldPart;
         this.advanceWritten(oldPart);

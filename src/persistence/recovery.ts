@@ -91,7 +91,7 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
       if ("error" in header) {
         // A next file is created with its header fsynced before any record goes in, so a short or
         // empty one holds nothing that was ever acknowledged.
-        if (name === AOF_NEXT && (data.length < AOF_HEADER || data.every((b) => b === 0))) {
+        if (name === AOF_NEXT && (data.length < AOF_HEADER || zeros(data, 0, data.length))) {
           notes.push(`${removed} ${AOF_NEXT} (${data.length} bytes, no header) that was being created at a crash`);
           if (opts.truncateTorn) rmSync(path);
           continue;
@@ -121,7 +121,7 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
           off = r.end;
           continue;
         }
-        if (zerosFrom(data, off)) {
+        if (zeros(data, off, data.length)) {
           // Space preallocated under appendfsync always (aof.ts), which a clean close cuts off.
           // Cut once the whole scan has passed: a later file may still stop start-up.
           notes.push(`${removed} ${data.length - off} bytes of zeros after the last record of ${name}, at byte offset ${off} (space preallocated under appendfsync always, left by a crash)`);
@@ -176,9 +176,9 @@ export function recover(dir: string, ks: Keyspace, opts: RecoveryOptions): Recov
   return report;
 }
 
-/** True when data[off..] holds only zero bytes. */
-function zerosFrom(data: Uint8Array, off: number): boolean {
-  for (let p = off; p < data.length; p++) if (data[p] !== 0) return false;
+/** True when data[from, to) holds only zero bytes. */
+function zeros(data: Uint8Array, from: number, to: number): boolean {
+  for (let p = from; p < to; p++) if (data[p] !== 0) return false;
   return true;
 }
 
@@ -199,14 +199,7 @@ function nextValidRecord(data: Uint8Array, off: number): number {
  */
 function unwrittenSector(data: Uint8Array, from: number, to: number): boolean {
   for (let s = Math.ceil(from / SECTOR) * SECTOR; s + SECTOR <= to; s += SECTOR) {
-    let zero = true;
-    for (let p = s; p < s + SECTOR; p++) {
-      if (data[p] !== 0) {
-        zero = false;
-        break;
-      }
-    }
-    if (zero) return true;
+    if (zeros(data, s, s + SECTOR)) return true;
   }
   return false;
 }

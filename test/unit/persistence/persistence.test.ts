@@ -68,15 +68,20 @@ function autoSnapshotting(ks: Keyspace, value: Uint8Array) {
 /** A value that, written 5 times, grows the AOF by more than the last snapshot's size. */
 const outgrowing = (p: Persistence) => new Uint8Array(Math.ceil(p.info().lastSnapshot!.bytes / 5));
 
-test("an automatic snapshot waits 300 times the last one's event-loop time after it", async () => {
+/** autoSnapshotting over 10,000 keys of 64 bytes, once its first snapshot (by count) is taken. */
+async function afterFirstSnapshot() {
   const ks = new Keyspace();
   const value = new Uint8Array(64);
   for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
-  const { p, writes, until } = autoSnapshotting(ks, value);
+  const auto = autoSnapshotting(ks, value);
+  auto.writes(5); // snapshot_commands reached: the first one starts at once
+  await auto.until(1, 10_000);
+  return { ...auto, first: auto.p.info() };
+}
+
+test("an automatic snapshot waits 300 times the last one's event-loop time after it", async () => {
+  const { p, writes, until, first } = await afterFirstSnapshot();
   try {
-    writes(5); // snapshot_commands reached: the first one starts at once
-    await until(1, 10_000);
-    const first = p.info();
     const ran = first.lastSnapshot!.busyMs; // what the back-off scales: the slices' loop time
     expect(ran).toBeGreaterThan(0);
     expect(ran).toBeLessThanOrEqual(first.lastSnapshot!.ms); // not the snapshot's wall time
@@ -91,14 +96,9 @@ test("an automatic snapshot waits 300 times the last one's event-loop time after
 }, 30_000);
 
 test("a snapshot by count also waits until the AOF has grown by the last snapshot's size", async () => {
-  const ks = new Keyspace();
-  const value = new Uint8Array(64);
-  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
-  const { p, writes, until } = autoSnapshotting(ks, value);
+  const { p, writes, until, first: info } = await afterFirstSnapshot();
   try {
-    writes(5);
-    await until(1, 10_000);
-    const first = p.info().lastSnapshot!;
+    const first = info.lastSnapshot!;
     expect(first.bytes).toBeGreaterThan(10_000 * 64);
     // Count reached again, but 5 small records are far less than the 640 KB+ snapshot: past the
     // back-off (300 x its loop time) no second one may start.
@@ -114,14 +114,9 @@ test("a snapshot by count also waits until the AOF has grown by the last snapsho
 }, 30_000);
 
 test("a SAVE during the back-off answers the trigger that armed it: no snapshot when the back-off ends", async () => {
-  const ks = new Keyspace();
-  const value = new Uint8Array(64);
-  for (let i = 0; i < 10_000; i++) ks.set(`key:${i}`, value);
-  const { p, writes, until } = autoSnapshotting(ks, value);
+  const { p, writes, first } = await afterFirstSnapshot();
   try {
-    writes(5);
-    await until(1, 10_000);
-    const ran = p.info().lastSnapshot!.busyMs;
+    const ran = first.lastSnapshot!.busyMs;
     writes(5, outgrowing(p)); // due: waits out the back-off
     await p.save();
     expect(p.info().snapshotsTaken).toBe(2);
