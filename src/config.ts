@@ -29,6 +29,7 @@ export interface Config {
   client_output_limit: number;
   shutdown_file: string;
   requirepass: string;
+  busy_poll_us: number;
 }
 
 export type ConfigKey = keyof Config;
@@ -129,6 +130,13 @@ const SPECS: { readonly [K in ConfigKey]: KeySpec<Config[K]> } = {
     expects: "a password (empty = none)",
     fallback: () => "",
     parse: (raw) => raw,
+  },
+  // Polling keeps a core busy while requests come quickly; with one core it would take that core
+  // from the very clients it waits for, so the default there is off.
+  busy_poll_us: {
+    expects: "microseconds 0..10000 (0 = off)",
+    fallback: () => (availableParallelism() > 1 ? 50 : 0),
+    parse: integer(0, 10_000),
   },
 };
 

@@ -18,6 +18,8 @@ export interface InfoSource {
   /** The keyspace's arena (entries off the collected heap): bytes in use, free for reuse, pages. */
   readonly arena: { used: number; free: number; pages: number };
   readonly dataDir: string;
+  /** Reads that found the loop busy polling (null when busy_poll_us is 0). */
+  readonly busyPoll: { readonly hits: number } | null;
   replicationInfo(): [string, string | number][];
   replicationStats(): { syncFull: number; syncPartialOk: number; syncPartialErr: number };
 }
@@ -51,6 +53,7 @@ const SECTIONS: Record<string, Section> = {
     ["executable", process.execPath],
     ["config_file", s.config.source ?? ""],
     ["threads", s.config.threads],
+    ["busy_poll_us", s.config.busy_poll_us],
   ],
   clients: (s) => [
     ["connected_clients", s.clientCount],
@@ -103,6 +106,7 @@ const SECTIONS: Record<string, Section> = {
     ["expired_keys", s.stats.expiredKeys],
     ["total_net_input_bytes", s.stats.netInputBytes],
     ["total_net_output_bytes", s.stats.netOutputBytes],
+    ["busy_poll_hits", s.busyPoll?.hits ?? 0],
     ["sync_full", s.replicationStats().syncFull],
     ["sync_partial_ok", s.replicationStats().syncPartialOk],
     ["sync_partial_err", s.replicationStats().syncPartialErr],

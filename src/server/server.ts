@@ -22,6 +22,7 @@ import { ReplicaLink } from "../replication/replica.ts";
 import { replicationInfo } from "../replication/info.ts";
 import { log, setLogRole } from "../log.ts";
 import { VERSION } from "../version.ts";
+import { BusyPoll } from "./busy-poll.ts";
 import { FlushQueue } from "./flush-queue.ts";
 import { IdleCollector } from "./idle-gc.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
@@ -55,6 +56,7 @@ export class Server implements ConnectionHost, InfoSource {
   private readonly clients = new Set<Connection>();
   private readonly dirty = new FlushQueue<Connection>();
   private readonly idleGc = new IdleCollector();
+  readonly busyPoll: BusyPoll | null;
   /** Bytes read from a master (a replica's stream); the idle collection counts them with client input. */
   private streamInput = 0;
   private tickScheduled = false;
@@ -65,6 +67,7 @@ export class Server implements ConnectionHost, InfoSource {
   constructor(readonly config: Config & { source: string | null }) {
     this.limits = { maxValue: config.max_value_size, shapes: SHAPES };
     this.outputLimit = config.client_output_limit;
+    this.busyPoll = config.busy_poll_us > 0 ? new BusyPoll(config.busy_poll_us) : null;
     this.dataDir = resolve(config.data_dir);
     this.requirePassword = config.requirepass !== "";
     const server = this;
@@ -342,6 +345,7 @@ export class Server implements ConnectionHost, InfoSource {
           },
           data(socket, chunk) {
             socket.data.onData(chunk);
+            server.busyPoll?.afterRead();
           },
           drain(socket) {
             socket.data.onDrain();

@@ -17,7 +17,7 @@ import {
 const KNOWN_KEYS =
   "port, bind, data_dir, snapshot_interval, snapshot_commands, role, master_addr, master_auth, " +
   "repl_backlog_size, threads, appendfsync, " +
-  "max_value_size, max_clients, client_output_limit, shutdown_file, requirepass";
+  "max_value_size, max_clients, client_output_limit, shutdown_file, requirepass, busy_poll_us";
 
 const PORT_EXPECTS = "an integer 0..65535 (0 = any free port)";
 const SIZE_EXPECTS = "a size 1..4294967295 bytes (units k, kb, m, mb, g, gb allowed)";
@@ -97,6 +97,7 @@ describe("defaults", () => {
       client_output_limit: 64 * 1024 * 1024,
       shutdown_file: "shutdown.txt",
       requirepass: "",
+      busy_poll_us: availableParallelism() > 1 ? 50 : 0,
       source: null,
     });
   });
@@ -426,6 +427,16 @@ describe("value validation", () => {
     expect(fileValue("client_output_limit", "1048576")).toBe(1048576);
     expect(fileValue("client_output_limit", "1024kb")).toBe(1048576);
     expect(fileValue("client_output_limit", "16gb")).toBe(16 * 1024 ** 3);
+  });
+
+  test("busy_poll_us bounds 0..10000", () => {
+    expect(fileValue("busy_poll_us", "0")).toBe(0);
+    expect(fileValue("busy_poll_us", "10000")).toBe(10000);
+    for (const raw of ["10001", "-1", "50us", "0.5"]) {
+      expect(fileValueError("busy_poll_us", raw)).toBe(
+        `microdb.conf:1: busy_poll_us: expected microseconds 0..10000 (0 = off), got "${raw}"`,
+      );
+    }
   });
 
   test("max_clients bounds 1..1000000", () => {
