@@ -262,6 +262,11 @@ export class Aof {
     if (this.policy === "always") this.requestSync();
   }
 
+  /** True while an fsync runs that something (a reply under `always`, a cut) waits for. */
+  get awaitingSync(): boolean {
+    return this.syncing && this.waiters.length > 0;
+  }
+
   /** True while records are held in this process (this tick's batch, or one a switch or failure holds). */
   get holding(): boolean {
     return this.batchLen > 0;

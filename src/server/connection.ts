@@ -36,7 +36,10 @@ export interface ConnectionHost {
   readonly requirePassword: boolean;
   /** Called for each command run (stats). */
   countCommand(): void;
-  countBytes(input: number, output: number): void;
+  /** Bytes read from the client (stats). */
+  countInput(bytes: number): void;
+  /** Replies went out to the client (stats; the client may answer soon, see busy-poll.ts). */
+  repliesSent(bytes: number): void;
   /** Flush this connection at the end of the tick, after the AOF batch is written. */
   scheduleFlush(conn: Connection): void;
   /** A read from the socket was handled: flush now if nothing logged waits for the tick, else schedule. */
@@ -144,7 +147,7 @@ export class Connection implements RequestSink, RespSink, Session, StreamTarget,
 
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
-    this.host.countBytes(chunk.length, 0);
+    this.host.countInput(chunk.length);
     if (this.reader === null) this.sniff(chunk[0]!);
     if (this.refusal !== null) {
       this.reply!.error(this.refusal.code, this.refusal.message);
@@ -296,7 +299,7 @@ export class Connection implements RequestSink, RespSink, Session, StreamTarget,
     if (this.holdPos > 0 && !this.host.durableOrWait(this.holdPos, this)) return;
     const before = this.out.pending;
     const done = this.out.flush(this.socket);
-    this.host.countBytes(0, before - this.out.pending);
+    if (this.out.pending < before) this.host.repliesSent(before - this.out.pending);
     if (this.drainWaiters.length > 0) {
       const pending = this.out.pending;
       const ready = this.drainWaiters.filter((w) => pending <= w.bytes);

@@ -1,7 +1,8 @@
 // The server: recovery, the listener, the set of client connections, the end-of-tick flush
 // (AOF group commit and the replication stream, then replies), limits, stats, the node's role
 // (master or replica, changed at run time by REPLICAOF) and graceful shutdown. Everything runs on
-// one event loop, so every command is atomic without locks.
+// one event loop, so every command is atomic without locks; after client traffic the loop polls
+// for a while instead of sleeping (busy-poll.ts).
 //
 // A master owns its data files; a replica reads and writes none (its master owns persistence)
 // and follows its master's stream. Demotion closes the data files; promotion starts them anew at
@@ -67,7 +68,7 @@ export class Server implements ConnectionHost, InfoSource {
   constructor(readonly config: Config & { source: string | null }) {
     this.limits = { maxValue: config.max_value_size, shapes: SHAPES };
     this.outputLimit = config.client_output_limit;
-    this.busyPoll = config.busy_poll_us > 0 ? new BusyPoll(config.busy_poll_us) : null;
+    this.busyPoll = config.busy_poll_us > 0 ? new BusyPoll(config.busy_poll_us, () => this.aof?.awaitingSync ?? false) : null;
     this.dataDir = resolve(config.data_dir);
     this.requirePassword = config.requirepass !== "";
     const server = this;
@@ -231,9 +232,13 @@ export class Server implements ConnectionHost, InfoSource {
     this.stats.commandsProcessed++;
   }
 
-  countBytes(input: number, output: number): void {
-    this.stats.netInputBytes += input;
-    this.stats.netOutputBytes += output;
+  countInput(bytes: number): void {
+    this.stats.netInputBytes += bytes;
+  }
+
+  repliesSent(bytes: number): void {
+    this.stats.netOutputBytes += bytes;
+    this.busyPoll?.afterReply();
   }
 
   countStreamInput(bytes: number): void {

@@ -1,11 +1,15 @@
-// E2e: busy_poll_us on the compiled server. Requests that come back within the window find the
-// loop polling (INFO stats busy_poll_hits), none do with 0, and polling ends once the client stops:
-// an idle server does not keep burning its core.
+// E2e: busy_poll_us on the compiled server. Requests that come back within the window are found by
+// the polling loop (INFO stats busy_poll_hits), the loop really spins between them (the server's
+// CPU time while a client sends a request every 3 ms), none of it happens with 0, and polling ends
+// once the client stops: an idle server does not keep burning its core. Confined to one CPU
+// (taskset, from util-linux), the server defaults to no polling.
 
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { connect } from "../../src/client/client.ts";
+import { connect, type Client } from "../../src/client/client.ts";
 import { startServer } from "./harness.ts";
+
+const TASKSET = Bun.which("taskset");
 
 const field = (info: string, name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1]);
 
@@ -16,7 +20,17 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-test("with a 10 ms window, back-to-back requests find the loop polling, and an idle server stops", async () => {
+/** The server's CPU ticks while `c` sends 100 SETs 3 ms apart (about 0.4 s). */
+async function ticksWhilePaced(pid: number, c: Client): Promise<number> {
+  const before = cpuTicks(pid);
+  for (let i = 0; i < 100; i++) {
+    await c.set(`paced${i}`, "v");
+    await Bun.sleep(3);
+  }
+  return cpuTicks(pid) - before;
+}
+
+test("with a 10 ms window, requests find the loop polling, it spins between them, and stops when idle", async () => {
   const server = await startServer({ env: { MICRODB_BUSY_POLL_US: "10000" } });
   const c = await connect("127.0.0.1", server.port);
   try {
@@ -25,6 +39,10 @@ test("with a 10 ms window, back-to-back requests find the loop polling, and an i
     expect(field(info, "busy_poll_us")).toBe(10000);
     // Each SET is sent right after the previous reply: far inside 10 ms, even on a loaded machine.
     expect(field(info, "busy_poll_hits")).toBeGreaterThanOrEqual(25);
+
+    // Gaps of 3 ms inside a 10 ms window: the loop never sleeps, ~40 ticks if it has a core;
+    // a loop that slept between requests would use 1 or 2.
+    expect(await ticksWhilePaced(server.pid, c)).toBeGreaterThanOrEqual(10);
 
     await Bun.sleep(100); // past the window
     const before = cpuTicks(server.pid);
@@ -45,8 +63,26 @@ test("busy_poll_us 0 never polls", async () => {
     const info = await c.info();
     expect(field(info, "busy_poll_us")).toBe(0);
     expect(field(info, "busy_poll_hits")).toBe(0);
+    expect(await ticksWhilePaced(server.pid, c)).toBeLessThan(10);
   } finally {
     c.close();
     await server.stop();
+  }
+}, 20_000);
+
+test.skipIf(TASKSET === null)("on one CPU the default is 0 (needs taskset, Debian package util-linux)", async () => {
+  const one = await startServer({ wrapper: [TASKSET!, "-c", "0"] });
+  const all = await startServer();
+  const c1 = await connect("127.0.0.1", one.port);
+  const c2 = await connect("127.0.0.1", all.port);
+  try {
+    expect(field(await c1.info("server"), "busy_poll_us")).toBe(0);
+    // The same binary without the affinity mask, on this machine's cores.
+    expect(field(await c2.info("server"), "busy_poll_us")).toBe(navigator.hardwareConcurrency > 1 ? 50 : 0);
+  } finally {
+    c1.close();
+    c2.close();
+    await one.stop();
+    await all.stop();
   }
 }, 20_000);

@@ -33,6 +33,8 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** Set false to leave the port to config file or env. */
   port0?: boolean;
+  /** A command that execs the server, e.g. ["taskset", "-c", "0"] (the pid stays the server's). */
+  wrapper?: string[];
   /** Open descriptors of this process passed on to the server, as child fd -> our fd (3 and up). */
   passFds?: Record<number, number>;
 }
@@ -67,7 +69,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     while (stdio.length < Number(at)) stdio.push("ignore");
     stdio[Number(at)] = fd;
   }
-  const proc = Bun.spawn([BINARY, ...args], { cwd, env: cleanEnv(opts.env), stdio });
+  const proc = Bun.spawn([...(opts.wrapper ?? []), BINARY, ...args], { cwd, env: cleanEnv(opts.env), stdio });
   started.add(proc);
   let out = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
