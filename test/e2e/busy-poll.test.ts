@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { connect, type Client } from "../../src/client/client.ts";
-import { startServer } from "./harness.ts";
+import { startServer, type RunningServer } from "./harness.ts";
 
 const TASKSET = Bun.which("taskset");
 
@@ -30,12 +30,25 @@ async function ticksWhilePaced(pid: number, c: Client): Promise<number> {
   return cpuTicks(pid) - before;
 }
 
-test("with a 10 ms window, requests find the loop polling, it spins between them, and stops when idle", async () => {
-  const server = await startServer({ env: { MICRODB_BUSY_POLL_US: "10000" } });
+/** Starts a server with `env`, connects, sends 50 SETs back to back, and hands over INFO after them. */
+async function withServer(
+  env: Record<string, string>,
+  fn: (s: RunningServer, c: Client, info: string) => Promise<void>,
+  wrapper?: string[],
+): Promise<void> {
+  const server = await startServer({ env, wrapper });
   const c = await connect("127.0.0.1", server.port);
   try {
     for (let i = 0; i < 50; i++) await c.set(`k${i}`, "v");
-    const info = await c.info();
+    await fn(server, c, await c.info());
+  } finally {
+    c.close();
+    await server.stop();
+  }
+}
+
+test("with a 10 ms window, requests find the loop polling, it spins between them, and stops when idle", async () => {
+  await withServer({ MICRODB_BUSY_POLL_US: "10000" }, async (server, c, info) => {
     expect(field(info, "busy_poll_us")).toBe(10000);
     // Each SET is sent right after the previous reply: far inside 10 ms, even on a loaded machine.
     expect(field(info, "busy_poll_hits")).toBeGreaterThanOrEqual(25);
@@ -49,40 +62,20 @@ test("with a 10 ms window, requests find the loop polling, it spins between them
     await Bun.sleep(1000);
     // A loop still polling would use ~100 ticks (a whole core for 1 s); idle, it is ~0.
     expect(cpuTicks(server.pid) - before).toBeLessThan(30);
-  } finally {
-    c.close();
-    await server.stop();
-  }
+  });
 }, 20_000);
 
 test("busy_poll_us 0 never polls", async () => {
-  const server = await startServer({ env: { MICRODB_BUSY_POLL_US: "0" } });
-  const c = await connect("127.0.0.1", server.port);
-  try {
-    for (let i = 0; i < 50; i++) await c.set(`k${i}`, "v");
-    const info = await c.info();
+  await withServer({ MICRODB_BUSY_POLL_US: "0" }, async (server, c, info) => {
     expect(field(info, "busy_poll_us")).toBe(0);
     expect(field(info, "busy_poll_hits")).toBe(0);
     expect(await ticksWhilePaced(server.pid, c)).toBeLessThan(10);
-  } finally {
-    c.close();
-    await server.stop();
-  }
+  });
 }, 20_000);
 
 test.skipIf(TASKSET === null)("on one CPU the default is 0 (needs taskset, Debian package util-linux)", async () => {
-  const one = await startServer({ wrapper: [TASKSET!, "-c", "0"] });
-  const all = await startServer();
-  const c1 = await connect("127.0.0.1", one.port);
-  const c2 = await connect("127.0.0.1", all.port);
-  try {
-    expect(field(await c1.info("server"), "busy_poll_us")).toBe(0);
-    // The same binary without the affinity mask, on this machine's cores.
-    expect(field(await c2.info("server"), "busy_poll_us")).toBe(navigator.hardwareConcurrency > 1 ? 50 : 0);
-  } finally {
-    c1.close();
-    c2.close();
-    await one.stop();
-    await all.stop();
-  }
+  await withServer({}, async (_s, _c, info) => expect(field(info, "busy_poll_us")).toBe(0), [TASKSET!, "-c", "0"]);
+  // The same binary without the affinity mask, on this machine's cores.
+  const expected = navigator.hardwareConcurrency > 1 ? 50 : 0;
+  await withServer({}, async (_s, _c, info) => expect(field(info, "busy_poll_us")).toBe(expected));
 }, 20_000);
