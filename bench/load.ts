@@ -223,15 +223,21 @@ function alone<T>(servers: Record<Kind, Server>, kind: Kind, fn: (s: Server) => 
 }
 
 /**
- * The discarded warm-up, the same for both servers: a short run of each -c 50 -P 1 shape to be
- * measured (`p1Sizes`), then -P 16 (`p16n` requests). After a -P 16-only warm-up, JSC still optimized 15 functions in each -P 1 row (18-36 ms
- * of DFG/FTL compile time, BUN_JSC_reportDFGCompileTimes=1; with this warm-up 2-6 functions,
- * 2-15 ms), on a machine whose two cores the server and redis-benchmark already fill. The -P 1
- * runs go first so that the -P 16 run overwrites nearly all their keys with 16-byte values (about
- * 900 keys keep 1 KiB ones, the same on both servers).
+ * The discarded warm-up, the same for both servers: a run of each -c 50 -P 1 shape to be measured
+ * (`p1Sizes`, P1_WARM requests each), then -P 16 (`p16n` requests). JSC compiles a function's
+ * optimized tiers only once it is hot, on a thread of its own, on a machine whose two cores the
+ * server and redis-benchmark already fill. After a -P 16-only warm-up it still optimized 15
+ * functions in each -P 1 row (18-36 ms of compile time, BUN_JSC_reportDFGCompileTimes=1). With
+ * -P 1 runs of 20k requests, the first measured row (50-client 16-byte SET) still had 9-28
+ * compiles, among them the AOF's tick path and the snapshot's copy-on-write hooks by FTL (p99
+ * 0.80-0.90 ms, three runs); with 100k, 2-3 (p99 0.33-0.46 ms). The -P 1 runs go first so that
+ * the -P 16 run overwrites most of their keys with 16-byte values (about 3,100 keep 1 KiB ones,
+ * the same on both servers).
  */
+const P1_WARM = 100_000;
+
 function warmUp(port: number, p1Sizes: number[], p16n: number): void {
-  if (!QUICK) for (const size of p1Sizes) benchmark(port, 50, 1, size, 20_000);
+  if (!QUICK) for (const size of p1Sizes) benchmark(port, 50, 1, size, P1_WARM);
   benchmark(port, 50, 16, 16, p16n);
 }
 
@@ -303,7 +309,7 @@ const redisVersion = Bun.spawnSync(["redis-server", "--version"]).stdout.toStrin
 const header = `| row | microdb | Redis | microdb/Redis |\n|---|---:|---:|---:|`;
 const lines = rows.map((r) => `| ${r.name} | ${fmt(r.microdb, r.unit)} | ${fmt(r.redis, r.unit)} | ${(r.microdb / r.redis).toFixed(2)} |`);
 const table = [header, ...lines].join("\n");
-console.log(`medians of ${REPS} reps, each row run on both servers back to back; ${redisVersion}; both appendfsync everysec; redis-benchmark -r 100000; the same warm-up for both (${QUICK ? "-P 16 -n 50000" : "-c 50 -P 1 16 B and 1 KiB, -n 20000 each, then -P 16 -n 300000"})\n`);
+console.log(`medians of ${REPS} reps, each row run on both servers back to back; ${redisVersion}; both appendfsync everysec; redis-benchmark -r 100000; the same warm-up for both (${QUICK ? "-P 16 -n 50000" : `-c 50 -P 1 16 B and 1 KiB, -n ${P1_WARM} each, then -P 16 -n 300000`})\n`);
 console.log(table);
 
 mkdirSync(RESULTS, { recursive: true });
