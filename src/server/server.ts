@@ -268,7 +268,10 @@ export class Server implements ConnectionHost, InfoSource {
     // Under `always` no reply leaves before the fsync of what came before it, so a read does not
     // show a write a crash could still take back — except while the AOF is failing, when reads
     // must keep working (the write that failed is not acknowledged, and others are refused).
-    return this.config.appendfsync === "always" && aof.healthy ? aof.position : 0;
+    if (this.config.appendfsync === "always") return aof.healthy ? aof.position : 0;
+    // Otherwise a read waits only while records are held back from the OS (this tick's batch, or
+    // one held while an fsync runs), so that it never shows a write still only in this process.
+    return aof.holding && aof.healthy ? aof.position : 0;
   }
 
   /**

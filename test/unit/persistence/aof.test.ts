@@ -1,6 +1,6 @@
-// The append-only file's write path: group commit (under `always`, records of ticks that end while
-// an fsync runs are held and written as one batch just before the next fsync; other policies write
-// every tick), the fsync before a cut, and the switch to appendonly.aof.next at a cut.
+// The append-only file's write path: group commit (records of ticks that end while an fsync runs
+// are held and written as one batch when it ends, under every policy; otherwise everysec and no
+// write every tick), the fsync before a cut, and the switch to appendonly.aof.next at a cut.
 
 import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
@@ -118,6 +118,28 @@ test("everysec: every tick's batch is written at the end of its tick", async () 
   ticks(aof, "k1", "k2");
   expect(fileBytes(dir)).toBe(2 * ONE);
   expect(aof.writtenPosition).toBe(2 * ONE);
+  await aof.close();
+});
+
+test("everysec: ticks that end while an fsync runs are held, and written (waking their replies) when it ends", async () => {
+  const dir = tempDir();
+  const aof = new Aof(dir, "everysec", FRESH);
+  ticks(aof, "k1");
+  const synced = aof.syncWritten(); // an fsync of k1 starts now, as the once-a-second one would
+  // Its callback cannot run before this synchronous code yields, so it is still running: a write
+  // now could wait for it inside the kernel, holding up the whole loop.
+  ticks(aof, "k2", "k3");
+  expect(fileBytes(dir)).toBe(ONE);
+  expect(aof.writtenPosition).toBe(ONE);
+  expect(aof.holding).toBe(true);
+  let released = false;
+  aof.whenWritten(3 * ONE, () => (released = true));
+  expect(aof.awaitingSync).toBe(true);
+
+  await synced;
+  expect(released).toBe(true);
+  expect(fileBytes(dir)).toBe(3 * ONE);
+  expect(aof.holding).toBe(false);
   await aof.close();
 });
 
