@@ -72,6 +72,8 @@ describe("Persistence.adopt", () => {
         // The snapshot at `pos` is being written: a reply held for `pos` must still be held.
         expect(p.aof.durable).toBeLessThan(pos);
         expect(p.aof.writtenPosition).toBeLessThan(pos);
+        // ...and the log counts it as held, so reads wait too rather than show it (Server.holdAfter).
+        expect(p.aof.holding).toBe(true);
         seen++;
       }
       await new Promise<void>((r) => setImmediate(r));
