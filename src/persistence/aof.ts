@@ -262,11 +262,12 @@ export class Aof {
 
   /**
    * End of tick: one write for the whole batch, then an fsync if the policy wants one now. While
-   * an fsync runs the batch stays here (up to HOLD_MAX bytes) and goes out as one write when it
-   * ends: under `always` no reply leaves before an fsync anyway, and a write to the file while
-   * the pool's fdatasync of it runs can block the loop for milliseconds (up to 3.7 ms measured
-   * under everysec, README "The SET tail"); Redis postpones its write the same way. Replies that
-   * wait for the held records wait for that write (whenWritten, Server.holdAfter).
+   * an fsync runs the batch stays here (under everysec and no, up to HOLD_MS and HOLD_MAX) and
+   * goes out as one write when it ends: under `always` no reply leaves before an fsync anyway,
+   * and a write to the file while the pool's fdatasync of it runs can block the loop for
+   * milliseconds (up to 3.7 ms measured under everysec, README "The SET tail"); Redis postpones
+   * its write the same way. Replies that wait for the held records wait for that write
+   * (whenWritten, Server.holdAfter).
    */
   endOfTick(): void {
     if (this.batchLen === 0 || this.rotating || this.failure !== null || this.closed || this.fd < 0) return;

@@ -265,13 +265,14 @@ export class Server implements ConnectionHost, InfoSource {
     const aof = this.aof;
     if (aof === null) return 0;
     if (write) return aof.position;
-    // Under `always` no reply leaves before the fsync of what came before it, so a read does not
-    // show a write a crash could still take back — except while the AOF is failing, when reads
-    // must keep working (the write that failed is not acknowledged, and others are refused).
-    if (this.config.appendfsync === "always") return aof.healthy ? aof.position : 0;
-    // Otherwise a read waits only while records are held back from the OS (this tick's batch, or
-    // one held while an fsync runs), so that it never shows a write still only in this process.
-    return aof.holding && aof.healthy ? aof.position : 0;
+    // While the AOF is failing reads must keep working (the write that failed is not
+    // acknowledged, and others are refused). Otherwise, under `always` no reply leaves before the
+    // fsync of what came before it, so a read does not show a write a crash could still take
+    // back; under the other policies a read waits only while records are held back from the OS
+    // (this tick's batch, or one held while an fsync runs), so it never shows a write that is
+    // still only in this process.
+    if (!aof.healthy) return 0;
+    return this.config.appendfsync === "always" || aof.holding ? aof.position : 0;
   }
 
   /**
