@@ -109,6 +109,9 @@ export interface AofStart {
 
 type Waiter = { pos: number; done: () => void; fail?: (e: Error) => void };
 
+/** The fsync the log runs off the loop (node:fs fdatasync's shape). */
+export type DataSync = (fd: number, done: (err: Error | null) => void) => void;
+
 export class Aof {
   /** Logical end of the log, including records not yet written. */
   position: number;
@@ -140,6 +143,12 @@ export class Aof {
   private readonly keyScratch = new Uint8Array(256);
   /** Sees every record as it is appended (the replication stream), or null. */
   tap: ((buf: Uint8Array, start: number, end: number) => void) | null = null;
+  /**
+   * The log's own fsyncs (not a cut's). Replaceable so that tests can hold one open for as long
+   * as they need: what happens while an fsync runs is the point of the hold, and a real one on a
+   * fast disk ends before a test can look.
+   */
+  datasync: DataSync = fdatasync;
 
   constructor(private readonly dir: string, private readonly policy: AppendFsync, start: AofStart) {
     this.file = start.file;
@@ -449,7 +458,7 @@ export class Aof {
     this.syncing = true;
     this.dirty = false;
     const upTo = this.written;
-    fdatasync(this.fd, (err) => {
+    this.datasync(this.fd, (err) => {
       this.syncing = false;
       if (err) {
         this.dirty = true;

@@ -1,6 +1,7 @@
 // The append-only file's write path: group commit (records of ticks that end while an fsync runs
 // are held and written as one batch when it ends, under every policy; otherwise everysec and no
-// write every tick), the fsync before a cut, and the switch to appendonly.aof.next at a cut.
+// write every tick), the bounds of that hold under everysec (10 ms, 8 MiB, a failed fsync), the
+// fsync before a cut, and the switch to appendonly.aof.next at a cut.
 
 import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { AOF_FILE, AOF_HEADER, AOF_NEXT, Aof, readAofHeader, type AofStart } from "../../../src/persistence/aof.ts";
 import { recordSize, scanRecord } from "../../../src/persistence/record.ts";
 import { Op } from "../../../src/protocol/binary.ts";
+import { gateSyncs } from "../../support/gate-syncs.ts";
 import { tempDir } from "../../support/temp-dir.ts";
 
 const FRESH: AofStart = { file: AOF_FILE, base: 0, size: 0, exists: false };
@@ -141,6 +143,59 @@ test("everysec: ticks that end while an fsync runs are held, and written (waking
   expect(fileBytes(dir)).toBe(3 * ONE);
   expect(aof.holding).toBe(false);
   await aof.close();
+});
+
+test("everysec: records held behind an fsync that does not end are written after 10 ms", async () => {
+  const dir = tempDir();
+  const aof = new Aof(dir, "everysec", FRESH);
+  const gate = gateSyncs(aof);
+  ticks(aof, "k1");
+  const synced = aof.syncWritten();
+  expect(gate.waiting()).toBe(1);
+  const heldAt = performance.now();
+  ticks(aof, "k2");
+  expect(aof.writtenPosition).toBe(ONE);
+  const written = await new Promise<number>((done) => aof.whenWritten(2 * ONE, () => done(performance.now())));
+  // Written by the timer, with the fsync still running, and not before the timer was due.
+  expect(gate.waiting()).toBe(1);
+  expect(written - heldAt).toBeGreaterThanOrEqual(9);
+  expect(fileBytes(dir)).toBe(2 * ONE);
+  expect(aof.holding).toBe(false);
+  gate.release();
+  await synced;
+  await aof.close();
+});
+
+test("everysec: a batch of 8 MiB or more is written at once, even while an fsync runs", async () => {
+  const dir = tempDir();
+  const aof = new Aof(dir, "everysec", FRESH);
+  const gate = gateSyncs(aof);
+  ticks(aof, "k1");
+  const synced = aof.syncWritten();
+  const big = new Uint8Array(8 * 1024 * 1024);
+  aof.append(Op.SET, "big", big);
+  aof.endOfTick();
+  expect(aof.writtenPosition).toBe(ONE + recordSize(3, big.length));
+  expect(aof.holding).toBe(false);
+  gate.release();
+  await synced;
+  await aof.close();
+});
+
+test("everysec: when the fsync fails, what was held behind it is written before the log counts as failing", async () => {
+  const dir = tempDir();
+  const aof = new Aof(dir, "everysec", FRESH);
+  const gate = gateSyncs(aof);
+  ticks(aof, "k1");
+  const synced = aof.syncWritten();
+  ticks(aof, "k2");
+  expect(aof.writtenPosition).toBe(ONE);
+  gate.release(new Error("EIO: simulated"));
+  await synced;
+  expect(aof.healthy).toBe(false);
+  expect(aof.writtenPosition).toBe(2 * ONE);
+  expect(fileBytes(dir)).toBe(2 * ONE);
+  await expect(aof.close()).rejects.toThrow("EIO: simulated");
 });
 
 test("everysec: syncWritten fsyncs what is written, without a reply waiting for it", async () => {

@@ -1,0 +1,35 @@
+// Holds an AOF's fsyncs until a test lets them go: what happens while an fsync runs (records held
+// behind it, replies waiting) cannot be looked at with a real one, which on a fast disk ends first.
+
+import { fdatasync } from "node:fs";
+import type { Aof } from "../../src/persistence/aof.ts";
+
+export interface SyncGate {
+  /** fsyncs started and not yet let go. */
+  waiting(): number;
+  /** Lets the oldest one run (the real fdatasync), or fail with `err`. */
+  release(err?: Error): void;
+  /** Lets every held one run, and every later one through (a test's clean-up). */
+  open(): void;
+}
+
+export function gateSyncs(aof: Aof): SyncGate {
+  const held: ((err?: Error) => void)[] = [];
+  let opened = false;
+  aof.datasync = (fd, done) => {
+    if (opened) fdatasync(fd, done);
+    else held.push((err) => (err ? done(err) : fdatasync(fd, done)));
+  };
+  return {
+    waiting: () => held.length,
+    release: (err) => {
+      const next = held.shift();
+      if (next === undefined) throw new Error("no fsync is waiting");
+      next(err);
+    },
+    open: () => {
+      opened = true;
+      for (const next of held.splice(0)) next();
+    },
+  };
+}
