@@ -1,11 +1,17 @@
 // The append-only file: every write that changed data, as a checksummed record, group-committed.
 //
 // Records of one event-loop tick are encoded into one batch and go out in one positional write at
-// the end of the tick. fsync runs off the loop (node:fs async fdatasync on our own fd, as Redis
-// does: appends change the size, which fdatasync flushes too, but not the times), one at a time:
-// with `always` the replies of a batch wait until an fsync covering it completes, so concurrent
-// clients share one fsync (group commit), and ticks that end while it runs are written together
-// just before the next one; `everysec` fsyncs at most a second behind; `no` leaves it to the OS.
+// the end of the tick. fsync is fdatasync on our own fd, as Redis does (appends change the size,
+// which fdatasync flushes too, but not the times), one at a time:
+//   - `always`: the replies of a batch wait until an fsync covering it completes, so concurrent
+//     clients share one fsync (group commit). It runs on the event loop's own thread, right after
+//     the tick's write, as Redis's does: under `always` no reply, not even to a read, may leave
+//     before it, so the loop has nothing to answer meanwhile, and handing it to a pool thread
+//     cost about a fifth of the throughput on two cores (README, "fsync on the loop").
+//   - `everysec`: at most a second behind, off the loop (node:fs async), which serves on while the
+//     disk flushes a second's writes; ticks that end while it runs are held and written together
+//     when it ends (endOfTick).
+//   - `no` leaves it to the OS.
 //
 // Positions are logical: a byte count over the whole history of the log. A file starts with a
 // header holding the position of its first record, so a snapshot can name the position it covers
@@ -27,7 +33,7 @@
 // the fsync of a write over zeros can keep a later sector of it and lose an earlier one, which
 // recovery must (and does) tell from corruption (recovery.ts).
 
-import { close, closeSync, fdatasync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { close, closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { AppendFsync } from "../config.ts";
 import { log } from "../log.ts";
@@ -109,8 +115,19 @@ export interface AofStart {
 
 type Waiter = { pos: number; done: () => void; fail?: (e: Error) => void };
 
-/** The fsync the log runs off the loop (node:fs fdatasync's shape). */
+/** An fsync of the log (node:fs fdatasync's shape). */
 export type DataSync = (fd: number, done: (err: Error | null) => void) => void;
+
+/** fdatasync on the loop's own thread: `done` runs before this returns. */
+const datasyncOnLoop: DataSync = (fd, done) => {
+  try {
+    fdatasyncSync(fd);
+  } catch (e) {
+    done(e as Error);
+    return;
+  }
+  done(null);
+};
 
 export class Aof {
   /** Logical end of the log, including records not yet written. */
@@ -144,13 +161,14 @@ export class Aof {
   /** Sees every record as it is appended (the replication stream), or null. */
   tap: ((buf: Uint8Array, start: number, end: number) => void) | null = null;
   /**
-   * The log's own fsyncs (not a cut's). Replaceable so that tests can hold one open for as long
-   * as they need: what happens while an fsync runs is the point of the hold, and a real one on a
-   * fast disk ends before a test can look.
+   * The log's own fsyncs (not a cut's): on the loop under `always`, off it otherwise. Replaceable
+   * so that tests can hold one open for as long as they need: what happens while an fsync runs is
+   * the point of the hold, and a real one on a fast disk ends before a test can look.
    */
-  datasync: DataSync = fdatasync;
+  datasync: DataSync;
 
   constructor(private readonly dir: string, private readonly policy: AppendFsync, start: AofStart) {
+    this.datasync = policy === "always" ? datasyncOnLoop : fdatasync;
     this.file = start.file;
     this.base = start.base;
     this.position = this.written = this.durable = start.base + start.size;
@@ -270,10 +288,10 @@ export class Aof {
   }
 
   /**
-   * End of tick: one write for the whole batch, then an fsync if the policy wants one now. While
-   * an fsync runs the batch stays here (under everysec and no, up to HOLD_MS and HOLD_MAX) and
-   * goes out as one write when it ends: under `always` no reply leaves before an fsync anyway,
-   * and a write to the file while the pool's fdatasync of it runs can block the loop for
+   * End of tick: one write for the whole batch, then under `always` its fsync (on the loop). While
+   * an fsync runs off the loop (everysec's, or one `datasync` makes asynchronous) the batch stays
+   * here and goes out as one write when it ends, under everysec and no for at most HOLD_MS and
+   * HOLD_MAX: a write to the file while the pool's fdatasync of it runs can block the loop for
    * milliseconds (up to 3.7 ms measured under everysec, README "The SET tail"); Redis postpones
    * its write the same way. Replies that wait for the held records wait for that write
    * (whenWritten, Server.holdAfter).

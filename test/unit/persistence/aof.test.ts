@@ -40,16 +40,31 @@ function zerosFrom(path: string, off: number): boolean {
   return readFileSync(path).subarray(off).every((b) => b === 0);
 }
 
+test("always: the fsync runs on the loop, right after the tick's write: the batch is durable when endOfTick returns", async () => {
+  const dir = tempDir();
+  const aof = new Aof(dir, "always", FRESH);
+  ticks(aof, "k1");
+  expect(aof.durable).toBe(ONE);
+  aof.append(Op.SET, "k2", VALUE);
+  aof.append(Op.SET, "k3", VALUE);
+  expect(aof.durable).toBe(ONE);
+  aof.endOfTick();
+  expect(aof.durable).toBe(3 * ONE);
+  expect(fileBytes(dir)).toBe(3 * ONE);
+  await aof.close();
+});
+
 test("always: ticks that end during an fsync are written together before the next fsync", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "always", FRESH);
+  const gate = gateSyncs(aof); // an fsync that runs on past its tick, as off the loop
   ticks(aof, "k1"); // written, fsync started
   expect(fileBytes(dir)).toBe(ONE);
-  // The fsync's callback cannot run before this synchronous code yields, so it is still running.
   ticks(aof, "k2", "k3");
   expect(fileBytes(dir)).toBe(ONE);
   expect(aof.writtenPosition).toBe(ONE);
 
+  gate.open();
   await aof.waitDurable(3 * ONE);
   expect(fileBytes(dir)).toBe(3 * ONE);
   expect(aof.durable).toBe(3 * ONE);
@@ -59,16 +74,20 @@ test("always: ticks that end during an fsync are written together before the nex
 test("always: the held batch is written and its fsync started before the replies of the last one go", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "always", FRESH);
+  const gate = gateSyncs(aof);
   ticks(aof, "k1", "k2");
   let seenAtReply = -1;
-  const first = new Promise<void>((done) =>
-    aof.whenDurable(ONE, () => {
-      seenAtReply = fileBytes(dir);
-      done();
-    }),
-  );
-  await first;
+  let syncsAtReply = -1;
+  aof.whenDurable(ONE, () => {
+    seenAtReply = fileBytes(dir);
+    syncsAtReply = gate.waiting();
+  });
+  gate.release();
+  await Bun.sleep(0);
+  while (seenAtReply < 0) await Bun.sleep(1);
   expect(seenAtReply).toBe(2 * ONE);
+  expect(syncsAtReply).toBe(1);
+  gate.open();
   await aof.waitDurable(2 * ONE);
   await aof.close();
 });
@@ -76,8 +95,11 @@ test("always: the held batch is written and its fsync started before the replies
 test("always: close writes and fsyncs records held behind a running fsync", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "always", FRESH);
+  const gate = gateSyncs(aof);
   ticks(aof, "k1", "k2");
-  await aof.close();
+  const closed = aof.close();
+  gate.open();
+  await closed;
   expect(fileBytes(dir)).toBe(2 * ONE);
   expect(aof.durable).toBe(2 * ONE);
 });
