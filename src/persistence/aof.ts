@@ -7,7 +7,7 @@
 //     clients share one fsync (group commit). It runs on the event loop's own thread, right after
 //     the tick's write, as Redis's does: under `always` no reply, not even to a read, may leave
 //     before it, so the loop has nothing to answer meanwhile, and handing it to a pool thread
-//     cost about a fifth of the throughput on two cores (README, "fsync on the loop").
+//     cost about a fifth of the throughput on two cores (docs/benchmarks.md, "fsync on the loop").
 //   - `everysec`: at most a second behind, off the loop (node:fs async), which serves on while the
 //     disk flushes a second's writes; ticks that end while it runs are held and written together
 //     when it ends (endOfTick).
@@ -292,7 +292,7 @@ export class Aof {
    * an fsync runs off the loop (everysec's, or one `datasync` makes asynchronous) the batch stays
    * here and goes out as one write when it ends, under everysec and no for at most HOLD_MS and
    * HOLD_MAX: a write to the file while the pool's fdatasync of it runs can block the loop for
-   * milliseconds (up to 3.7 ms measured under everysec, README "The SET tail"); Redis postpones
+   * milliseconds (up to 3.7 ms measured under everysec, docs/benchmarks.md "The SET tail"); Redis postpones
    * its write the same way. Replies that wait for the held records wait for that write
    * (whenWritten, Server.holdAfter).
    */

@@ -37,8 +37,8 @@ export const SNAPSHOT_FOOTER = 1 + 8 + 4;
  * every client's latency grows by about a slice, and a snapshot spans more than 1% of a
  * benchmark row (its p99). Slices went from 1 ms to 0.25 and then to 0.1: the loop time in all
  * stays about the same, the wall time grows (a `SAVE` of 1M x 16 B on an idle server, 3 each:
- * 55-78 ms of loop time in 83-125 ms at 0.25, 54-93 ms in 118-195 ms at 0.1; README, "Shorter
- * slices").
+ * 55-78 ms of loop time in 83-125 ms at 0.25, 54-93 ms in 118-195 ms at 0.1; docs/benchmarks.md,
+ * "Shorter slices").
  */
 export const SLICE_BUDGET_MS = 0.1;
 /** ...or this many encoded bytes (1 KiB values fill 1 MiB in 0.4-3 ms when the memory is cold). */

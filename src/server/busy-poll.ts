@@ -5,12 +5,12 @@
 // wake-ups: the client's and the server's. On the 2-core VM we develop on, one-client GET went from
 // ~14k to ~26k requests/s (redis-benchmark -c 1, 16 B, loopback) when the server polled for 50 µs,
 // because the next request arrived while it was still polling and no wake-up was needed. The
-// window restarts when replies go out as well as on reads: a reply held for an fsync (under
-// appendfsync always, or behind a running one under the other policies, aof.ts) leaves well
+// window restarts when replies go out as well as on reads: a reply held for an fsync leaves well
 // after its request was read, and the client answers it, not the read. While replies wait for
-// an fsync the loop polls on past the window, up to WAIT_CAP_MS, so that it sees the fsync's
-// completion at once instead of being woken for it (one-client SET under always: median 3.9k ->
-// 5.2k requests/s).
+// an fsync that runs off the loop (a write held behind everysec's, aof.ts) the loop polls on past
+// the window, up to WAIT_CAP_MS, so that it sees the fsync's completion at once instead of being
+// woken for it (measured when `always` fsynced off the loop too: one-client SET, median 3.9k ->
+// 5.2k requests/s). Under `always` the fsync now runs on the loop, which never waits for it.
 // The price is CPU: while traffic keeps coming less than the window apart, one core stays busy;
 // once it stops, polling ends within the window and an idle server costs nothing.
 //

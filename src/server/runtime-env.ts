@@ -7,7 +7,7 @@
 // client waits. JSC's JSCWarmUp thread faults in fresh heap blocks ahead of the allocator, and
 // mimalloc's scavenger returns "holes" of freed pages to the OS, pages the runtime then faults in
 // again. Without either, `redis-benchmark -c 50 -P 1` SET p99 went from 1.77 to 1.21 ms (medians
-// of 5), with RSS after a bulk load unchanged (README, "Where the -P 1 tail comes from").
+// of 5), with RSS after a bulk load unchanged (docs/benchmarks.md, "Where the -P 1 tail comes from").
 
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { readdirSync, readlinkSync, realpathSync } from "node:fs";
