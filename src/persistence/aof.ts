@@ -497,12 +497,17 @@ export class Aof {
     });
   }
 
+  /**
+   * Never lowers `durable`: under `always` a later fsync can complete (on the loop) inside an
+   * earlier one's completion, before the earlier one gets here with its lower position.
+   */
   private markDurable(upTo: number, wakeOnly = false): void {
     if (upTo <= this.durable && !wakeOnly) return;
-    this.durable = upTo;
+    if (upTo > this.durable) this.durable = upTo;
     if (this.waiters.length === 0) return;
-    const ready = this.waiters.filter((w) => w.pos <= upTo);
-    this.waiters = this.waiters.filter((w) => w.pos > upTo);
+    const at = this.durable;
+    const ready = this.waiters.filter((w) => w.pos <= at);
+    this.waiters = this.waiters.filter((w) => w.pos > at);
     for (const w of ready) w.done();
   }
 

@@ -54,6 +54,26 @@ test("always: the fsync runs on the loop, right after the tick's write: the batc
   await aof.close();
 });
 
+test("always: an fsync that runs inside another's completion leaves durable at the later one's end", async () => {
+  // A promoted replica's deferred log: a reply woken when the file is created asks for a later
+  // position, whose fsync runs (on the loop) inside the first fsync's completion.
+  const dir = tempDir();
+  const aof = new Aof(dir, "always", { ...FRESH, deferred: true });
+  aof.append(Op.SET, "k1", VALUE);
+  aof.rebase(ONE); // k1 is in the first snapshot
+  aof.append(Op.SET, "k2", VALUE);
+  let later = false;
+  aof.whenDurable(ONE, () => aof.whenDurable(2 * ONE, () => (later = true)));
+  aof.create();
+  expect(later).toBe(true);
+  expect(aof.durable).toBe(2 * ONE);
+  // Nothing is left to fsync, so a reply waiting for what is already durable must go at once.
+  let now = false;
+  aof.whenDurable(2 * ONE, () => (now = true));
+  expect(now).toBe(true);
+  await aof.close();
+});
+
 test("always: ticks that end during an fsync are written together before the next fsync", async () => {
   const dir = tempDir();
   const aof = new Aof(dir, "always", FRESH);
