@@ -35,12 +35,14 @@ export const SNAPSHOT_FOOTER = 1 + 8 + 4;
  * A slice ends after this much time... Every client whose request arrives during a slice waits
  * for the rest of it: under -c 50 -P 1 each slice lengthens one tick, so while a snapshot runs
  * every client's latency grows by about a slice, and a snapshot spans more than 1% of a
- * benchmark row (its p99). Slices went from 1 ms to 0.25 and then to 0.1: the loop time in all
+ * benchmark row (its p99). Slices went from 1 ms to 0.25, to 0.1 and then to 0.05: the loop time
  * stays about the same, the wall time grows (a `SAVE` of 1M x 16 B on an idle server, 3 each:
  * 55-78 ms of loop time in 83-125 ms at 0.25, 54-93 ms in 118-195 ms at 0.1; docs/benchmarks.md,
- * "Shorter slices").
+ * "Shorter slices"). 0.05 came with the walk's tighter step bound (keyspace.ts), without which
+ * slices overran any budget: bench:snapshot's p99 during a SAVE of 1.08M keys went from 1.10
+ * and 1.71 ms to 0.69 and 0.98, the SAVE from 196-252 ms to 277-307 ms.
  */
-export const SLICE_BUDGET_MS = 0.1;
+export const SLICE_BUDGET_MS = 0.05;
 /** ...or this many encoded bytes (1 KiB values fill 1 MiB in 0.4-3 ms when the memory is cold). */
 const SLICE_BYTES = 256 * 1024;
 /** Entries between clock checks, at most. */

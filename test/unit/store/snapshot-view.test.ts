@@ -314,6 +314,27 @@ describe("point-in-time view against a model", () => {
   });
 });
 
+describe("the walk's work per call", () => {
+  test("a call passes at most 4 blocks per entry it may emit, so the caller's clock check comes soon", () => {
+    const ks = new Keyspace();
+    for (let i = 0; i < 100; i++) ks.set(`k${i}`, new Uint8Array([i]));
+    ks.beginSnapshot();
+    // Changed before the walk reaches them: their old values are saved and their blocks stamped,
+    // so the walk passes them without emitting.
+    for (let i = 0; i < 10; i++) ks.set(`k${i}`, new Uint8Array([100 + i]));
+    const got: string[] = [];
+    expect(ks.snapshotNext(1, (k) => got.push(k))).toBe(true);
+    expect(got).toEqual([]);
+    expect(ks.snapshotNext(1, (k) => got.push(k))).toBe(true);
+    expect(got).toEqual([]);
+    // The rest of the view is still all there, with the old values of the changed keys.
+    const all = new Map<string, number>();
+    while (ks.snapshotNext(64, (k, v) => all.set(k, v[0]!)));
+    expect(all.size).toBe(100);
+    for (let i = 0; i < 100; i++) expect(all.get(`k${i}`)).toBe(i);
+  });
+});
+
 describe("abortSnapshot and lifecycle", () => {
   test("aborting mid-way (in either phase) leaves live data intact, and a new view is exact", () => {
     const rng = new Rng(0x5eed_0004);
