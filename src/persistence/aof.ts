@@ -166,6 +166,8 @@ export class Aof {
    * the point of the hold, and a real one on a fast disk ends before a test can look.
    */
   datasync: DataSync;
+  /** HOLD_MS; replaceable for the same reason, so that a test's hold lasts until it lets go. */
+  holdMs = HOLD_MS;
 
   constructor(private readonly dir: string, private readonly policy: AppendFsync, start: AofStart) {
     this.datasync = policy === "always" ? datasyncOnLoop : fdatasync;
@@ -311,7 +313,7 @@ export class Aof {
         this.holdTimer = null;
         this.holdExpired = true;
         this.endOfTick();
-      }, HOLD_MS);
+      }, this.holdMs);
       this.holdTimer.unref?.();
     }
     return true;

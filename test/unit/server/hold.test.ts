@@ -44,6 +44,7 @@ async function processed(server: Server, from: number, n: number): Promise<void>
 
 test("everysec: a GET of a key whose SET is held behind an fsync answers only once that SET is written", async () => {
   const { server, aof, gate, writer, reader } = await start("everysec");
+  aof.holdMs = 60_000; // the hold lasts until the gate lets the fsync go, however slow the machine
   await writer.set("k", "v1");
   void aof.syncWritten(); // the once-a-second fsync, held open by the gate
   expect(gate.waiting()).toBe(1);
@@ -59,6 +60,8 @@ test("everysec: a GET of a key whose SET is held behind an fsync answers only on
     return v;
   });
   await processed(server, base, 2);
+  await Bun.sleep(20);
+  expect(writtenAtGet).toBe(-1); // no reply yet: v2 is only in the server's memory
   gate.release();
   expect(await get).toBe("v2");
   expect(writtenAtGet).toBeGreaterThanOrEqual(setEnd);
