@@ -38,6 +38,7 @@ import { Arena, MAX_BLOCK, blockBytes } from "./arena.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
 import { PREFETCH_MAX } from "../protocol/prefetch.ts";
 import { keyFromBytes, writeKey } from "./keys.ts";
+import { SavedLog } from "./saved-log.ts";
 import { EMPTY, Table } from "./table.ts";
 import { copyBytes, copyOf } from "../bytes.ts";
 
@@ -131,11 +132,9 @@ interface SnapshotState extends SnapshotView {
   /** Where the arena ended when the view began (the last page, and the end of its blocks then). */
   readonly lastPage: number;
   readonly lastEnd: number;
-  /** Old values of start-time keys changed during the snapshot, with their expiry. */
-  readonly saved: Map<string, Uint8Array>;
-  readonly savedExpiry: Map<string, number>;
+  /** Start-time entries changed during the snapshot, as they were (emitted after the walk). */
+  readonly saved: SavedLog;
   walkDone: boolean;
-  savedCursor: Iterator<[string, Uint8Array]> | null;
 }
 
 export class Keyspace {
@@ -433,7 +432,7 @@ export class Keyspace {
     const lastPage = arena.pages.length - 1;
     this.snap = {
       epoch: this.epoch, store: this.st, page: 0, off: 0, lastPage, lastEnd: lastPage < 0 ? 0 : arena.pageEnd(lastPage),
-      saved: new Map(), savedExpiry: new Map(), walkDone: false, savedCursor: null,
+      saved: new SavedLog(), walkDone: false,
     };
     return this.snap;
   }
@@ -501,22 +500,13 @@ export class Keyspace {
       }
       s.page = page;
       s.off = off;
-      if (page >= last && off >= end) {
-        s.walkDone = true;
-        s.savedCursor = s.saved.entries();
-      }
+      if (page >= last && off >= end) s.walkDone = true;
     }
-    if (s.savedCursor !== null) {
-      while (n < max) {
-        const r = s.savedCursor.next();
-        if (r.done) {
-          this.endSnapshot();
-          return false;
-        }
-        const [key, v] = r.value;
-        const kl = writeKey(this.keyBuf, 0, key);
-        emit(this.keyBuf, 0, kl, v, 0, v.length, v.length >= LARGE_VALUE, s.savedExpiry.get(key) ?? NO_EXPIRY);
-        n++;
+    if (s.walkDone) {
+      if (n < max) s.saved.next(max - n, emit);
+      if (s.saved.exhausted) {
+        this.endSnapshot();
+        return false;
       }
     }
     return true;
@@ -650,9 +640,16 @@ export class Keyspace {
     const st = this.st;
     if (epochOf(st.arena, e) === s.epoch) return;
     setEpoch(st.arena, e, s.epoch);
-    const key = keyOf(st.arena, e);
-    s.saved.set(key, copyOf(valueOf(st, e)));
-    const at = st.expires.get(e);
-    if (at !== undefined) s.savedExpiry.set(key, at);
+    const b = st.arena.page(e);
+    const o = st.arena.offset(e);
+    const kl = b[o + E_KLEN]!;
+    const vlen = readU32(b, o + E_VLEN);
+    const at = st.expires.get(e) ?? NO_EXPIRY;
+    if (vlen === OUTSIDE) {
+      const v = st.large.get(e)!;
+      s.saved.save(b, o + E_KEY, kl, v, 0, v.length, true, at);
+    } else {
+      s.saved.save(b, o + E_KEY, kl, b, o + E_KEY + kl, vlen, false, at);
+    }
   }
 }
