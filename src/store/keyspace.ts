@@ -519,6 +519,7 @@ export class Keyspace {
   }
 
   private endSnapshot(): void {
+    this.snap?.saved.release();
     this.snap = null;
     for (const wake of this.snapIdle.splice(0)) wake();
   }

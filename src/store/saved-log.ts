@@ -89,6 +89,14 @@ export class SavedLog {
     return n;
   }
 
+  /** Drops every chunk and reference (the snapshot ended): its caller may hold the view a while longer. */
+  release(): void {
+    this.chunks.length = 0;
+    this.used.length = 0;
+    this.large.length = 0;
+    this.readChunk = this.readOff = 0;
+  }
+
   /** True once every saved entry has been emitted. */
   get exhausted(): boolean {
     const last = this.chunks.length - 1;

@@ -59,6 +59,14 @@ describe("SavedLog", () => {
     expect(got.filter((g) => g.large).length).toBe(1);
   });
 
+  test("release drops what was saved", () => {
+    const log = new SavedLog();
+    log.save(enc("k"), 0, 1, enc("v"), 0, 1, false, 0);
+    log.release();
+    expect(log.exhausted).toBe(true);
+    expect(log.next(8, () => {})).toBe(0);
+  });
+
   test("a copy is taken: changing the source after save does not change the saved value", () => {
     const log = new SavedLog();
     const v = enc("before");
