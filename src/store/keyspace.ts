@@ -108,6 +108,16 @@ function valueOf(st: Store, e: number): Uint8Array {
   return b.subarray(at, at + vlen);
 }
 
+/** Passes the entry at b[o] (handle e) to `emit` in place: its value inline, or the array it is kept in outside the arena. */
+function emitEntry(st: Store, e: number, b: Uint8Array, o: number, kl: number, vlen: number, at: number, emit: RawEmit): void {
+  if (vlen === OUTSIDE) {
+    const v = st.large.get(e)!;
+    emit(b, o + E_KEY, kl, v, 0, v.length, true, at);
+  } else {
+    emit(b, o + E_KEY, kl, b, o + E_KEY + kl, vlen, false, at);
+  }
+}
+
 /**
  * The bytes an entry asks the arena for: header, key, and the value unless it is kept outside
  * (vlen OUTSIDE). The block is allocated, freed and stepped over by the snapshot walk by this
@@ -143,7 +153,7 @@ export class Keyspace {
   /** Epoch of the last snapshot begun; entries are born with it (u32, wraps never in practice). */
   private epoch = 0;
   private sweepCursor: Iterator<[number, number]> | null = null;
-  /** A string key's bytes while it is looked up or emitted from a saved entry, and the hash of the last key looked up. */
+  /** A string key's bytes while it is looked up, and the hash of the last key looked up. */
   private readonly keyBuf = new Uint8Array(256);
   private lastHash = 0;
   private readonly prefetchHashes = new Int32Array(PREFETCH_MAX);
@@ -490,12 +500,7 @@ export class Keyspace {
         writeU32(b, o + E_EPOCH, s.epoch);
         const e = arena.handleAt(page, o);
         const at = expires.size > 0 ? (expires.get(e) ?? NO_EXPIRY) : NO_EXPIRY;
-        if (vlen === OUTSIDE) {
-          const v = st.large.get(e)!;
-          emit(b, o + E_KEY, kl, v, 0, v.length, true, at);
-        } else {
-          emit(b, o + E_KEY, kl, b, o + E_KEY + kl, vlen, false, at);
-        }
+        emitEntry(st, e, b, o, kl, vlen, at, emit);
         n++;
       }
       s.page = page;
@@ -643,14 +648,6 @@ export class Keyspace {
     setEpoch(st.arena, e, s.epoch);
     const b = st.arena.page(e);
     const o = st.arena.offset(e);
-    const kl = b[o + E_KLEN]!;
-    const vlen = readU32(b, o + E_VLEN);
-    const at = st.expires.get(e) ?? NO_EXPIRY;
-    if (vlen === OUTSIDE) {
-      const v = st.large.get(e)!;
-      s.saved.save(b, o + E_KEY, kl, v, 0, v.length, true, at);
-    } else {
-      s.saved.save(b, o + E_KEY, kl, b, o + E_KEY + kl, vlen, false, at);
-    }
+    emitEntry(st, e, b, o, b[o + E_KLEN]!, readU32(b, o + E_VLEN), st.expires.get(e) ?? NO_EXPIRY, s.saved.save);
   }
 }

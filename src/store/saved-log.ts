@@ -11,9 +11,7 @@
 
 import { copyBytes } from "../bytes.ts";
 import { readU32, writeU32 } from "../protocol/binary.ts";
-
-/** Receives one saved entry; the bytes are valid only during the call. */
-export type SavedEmit = (kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number, large: boolean, expireAt: number) => void;
+import type { RawEmit } from "./keyspace.ts";
 
 const HEADER = 14;
 const CHUNK = 1024 * 1024;
@@ -30,8 +28,11 @@ export class SavedLog {
   /** Entries saved. */
   count = 0;
 
-  /** Saves an entry: key kb[ko, ko + kl); value vb[vo, vo + vl), by reference when `large`. */
-  save(kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number, large: boolean, expireAt: number): void {
+  /**
+   * Saves an entry: key kb[ko, ko + kl); value vb[vo, vo + vl), by reference when `large`. A
+   * RawEmit made once per log, so the keyspace hands entries to it as to the snapshot writer.
+   */
+  readonly save: RawEmit = (kb, ko, kl, vb, vo, vl, large, expireAt) => {
     const size = HEADER + kl + (large ? 4 : vl);
     let last = this.chunks.length - 1;
     if (last < 0 || this.used[last]! + size > this.chunks[last]!.length) {
@@ -59,10 +60,10 @@ export class SavedLog {
     }
     this.used[last] = o;
     this.count++;
-  }
+  };
 
   /** Emits up to `max` saved entries, in the order they were saved; returns how many it emitted. */
-  next(max: number, emit: SavedEmit): number {
+  next(max: number, emit: RawEmit): number {
     let n = 0;
     while (n < max && this.readChunk < this.chunks.length) {
       const b = this.chunks[this.readChunk]!;
