@@ -187,12 +187,18 @@ test("everysec: ticks that end while an fsync runs are held, and written (waking
   await aof.close();
 });
 
-test("everysec: records held behind an fsync that does not end are written after 10 ms", async () => {
+/** An everysec log with k1 written and an fsync of it started, held open by the gate. */
+function everysecWithFsyncRunning() {
   const dir = tempDir();
   const aof = new Aof(dir, "everysec", FRESH);
   const gate = gateSyncs(aof);
   ticks(aof, "k1");
   const synced = aof.syncWritten();
+  return { dir, aof, gate, synced };
+}
+
+test("everysec: records held behind an fsync that does not end are written after 10 ms", async () => {
+  const { dir, aof, gate, synced } = everysecWithFsyncRunning();
   expect(gate.waiting()).toBe(1);
   const heldAt = performance.now();
   ticks(aof, "k2");
@@ -209,11 +215,7 @@ test("everysec: records held behind an fsync that does not end are written after
 });
 
 test("everysec: a batch of 8 MiB or more is written at once, even while an fsync runs", async () => {
-  const dir = tempDir();
-  const aof = new Aof(dir, "everysec", FRESH);
-  const gate = gateSyncs(aof);
-  ticks(aof, "k1");
-  const synced = aof.syncWritten();
+  const { aof, gate, synced } = everysecWithFsyncRunning();
   const big = new Uint8Array(8 * 1024 * 1024);
   aof.append(Op.SET, "big", big);
   aof.endOfTick();
@@ -225,11 +227,7 @@ test("everysec: a batch of 8 MiB or more is written at once, even while an fsync
 });
 
 test("everysec: when the fsync fails, what was held behind it is written before the log counts as failing", async () => {
-  const dir = tempDir();
-  const aof = new Aof(dir, "everysec", FRESH);
-  const gate = gateSyncs(aof);
-  ticks(aof, "k1");
-  const synced = aof.syncWritten();
+  const { dir, aof, gate, synced } = everysecWithFsyncRunning();
   ticks(aof, "k2");
   expect(aof.writtenPosition).toBe(ONE);
   gate.release(new Error("EIO: simulated"));

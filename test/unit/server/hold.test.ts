@@ -42,8 +42,32 @@ async function processed(server: Server, from: number, n: number): Promise<void>
   while (server.stats.commandsProcessed < from + n) await Bun.sleep(1);
 }
 
+/**
+ * With SET k v2 sent (`set`, the server's count of commands `base` before it) and its record
+ * ending at `setEnd` held back, a GET of k from the other client: no reply while the gate holds
+ * the fsync, then v2, and `position()` (how far the log has gone) at setEnd or past it when the
+ * reply arrives.
+ */
+async function expectGetWaitsForGate(
+  w: Awaited<ReturnType<typeof start>>, set: Promise<string>, base: number, setEnd: number, position: () => number,
+): Promise<void> {
+  let atReply = -1;
+  const get = w.reader.get("k").then((v) => {
+    atReply = position();
+    return v;
+  });
+  await processed(w.server, base, 2);
+  await Bun.sleep(20);
+  expect(atReply).toBe(-1); // no reply yet: v2 is only in the server's memory (or not fsynced)
+  w.gate.release();
+  expect(await get).toBe("v2");
+  expect(atReply).toBeGreaterThanOrEqual(setEnd);
+  expect(await set).toBe("OK");
+}
+
 test("everysec: a GET of a key whose SET is held behind an fsync answers only once that SET is written", async () => {
-  const { server, aof, gate, writer, reader } = await start("everysec");
+  const w = await start("everysec");
+  const { server, aof, gate, writer } = w;
   aof.holdMs = 60_000; // the hold lasts until the gate lets the fsync go, however slow the machine
   await writer.set("k", "v1");
   void aof.syncWritten(); // the once-a-second fsync, held open by the gate
@@ -54,22 +78,12 @@ test("everysec: a GET of a key whose SET is held behind an fsync answers only on
   await processed(server, base, 1);
   const setEnd = aof.position;
   expect(aof.writtenPosition).toBeLessThan(setEnd); // held, not written
-  let writtenAtGet = -1;
-  const get = reader.get("k").then((v) => {
-    writtenAtGet = aof.writtenPosition;
-    return v;
-  });
-  await processed(server, base, 2);
-  await Bun.sleep(20);
-  expect(writtenAtGet).toBe(-1); // no reply yet: v2 is only in the server's memory
-  gate.release();
-  expect(await get).toBe("v2");
-  expect(writtenAtGet).toBeGreaterThanOrEqual(setEnd);
-  expect(await set).toBe("OK");
+  await expectGetWaitsForGate(w, set, base, setEnd, () => aof.writtenPosition);
 });
 
 test("always: a GET of a key whose SET is not fsynced yet answers only once that SET is durable", async () => {
-  const { server, aof, gate, writer, reader } = await start("always");
+  const w = await start("always");
+  const { server, aof, gate, writer } = w;
   const first = writer.set("k", "v1");
   while (gate.waiting() === 0) await Bun.sleep(1);
   gate.release();
@@ -79,16 +93,5 @@ test("always: a GET of a key whose SET is not fsynced yet answers only once that
   const set = writer.set("k", "v2");
   while (gate.waiting() === 0) await Bun.sleep(1); // v2 written, its fsync held
   const setEnd = aof.position;
-  let durableAtGet = -1;
-  const get = reader.get("k").then((v) => {
-    durableAtGet = aof.durable;
-    return v;
-  });
-  await processed(server, base, 2);
-  await Bun.sleep(20);
-  expect(durableAtGet).toBe(-1);
-  gate.release();
-  expect(await get).toBe("v2");
-  expect(durableAtGet).toBeGreaterThanOrEqual(setEnd);
-  expect(await set).toBe("OK");
+  await expectGetWaitsForGate(w, set, base, setEnd, () => aof.durable);
 });
